@@ -1,0 +1,3 @@
+from pushhub.cli import main
+
+raise SystemExit(main())

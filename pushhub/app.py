@@ -1,0 +1,116 @@
+"""The ASGI app: built by a factory from Settings; the lifespan opens the broker and hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from pushhub import __version__
+from pushhub.auth import load_or_create_secret
+from pushhub.config import Settings
+from pushhub.errors import PushhubError, Unavailable
+from pushhub.routes import api, stream
+from pushhub.routes.common import error_response, json_response
+from pushhub.runtime import Runtime, make_runtime
+
+log = logging.getLogger("pushhub")
+
+
+async def healthz(request: Request) -> Response:
+    """The process is alive and its event loop turns."""
+    return json_response({"status": "ok", "version": __version__})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready to take readers: the store answers within its timeout."""
+    rt: Runtime = request.app.state.runtime
+    try:
+        await rt.broker.ping()
+    except Unavailable as exc:
+        return json_response({"status": "unavailable", "reason": exc.message}, 503)
+    return json_response(
+        {"status": "ready", "store": rt.broker.name, "readers": rt.hub.reader_count}
+    )
+
+
+async def _pushhub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PushhubError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return json_response({"error": code, "message": str(exc.detail)}, exc.status_code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return json_response({"error": "internal", "message": "internal server error"}, 500)
+
+
+def _page_routes() -> list[BaseRoute]:
+    try:
+        from pushhub.routes import pages
+    except ImportError:  # the reader pages are optional while they are being built
+        return []
+    page_routes: list[BaseRoute] = pages.routes()
+    return page_routes
+
+
+def create_app(settings: Settings, secret: str) -> Starlette:
+    rt = make_runtime(settings, secret)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await rt.broker.start(rt.hub)
+        demo: asyncio.Task[None] | None = None
+        if settings.demo:
+            from pushhub.demo import run_demo
+
+            demo = asyncio.create_task(run_demo(rt.service))
+        try:
+            yield
+        finally:
+            if demo is not None:
+                demo.cancel()
+                with contextlib.suppress(BaseException):
+                    await demo
+            await rt.hub.close()
+            await rt.broker.close()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        *api.routes,
+        *stream.routes,
+        *_page_routes(),
+    ]
+    handlers: dict[Any, Any] = {
+        PushhubError: _pushhub_error,
+        HTTPException: _http_error,
+        Exception: _unexpected,
+    }
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.state.runtime = rt
+    app.state.service = rt.service
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn (`--factory`): every worker builds its app from PUSHHUB_* variables."""
+    settings = Settings.from_env()
+    secret = settings.secret or load_or_create_secret(settings.data_dir)[0]
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings, secret)

@@ -1,0 +1,91 @@
+"""Editor tokens: HS256 JWTs naming the editor (`sub`) and the blogs they may write."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from pushhub.errors import Forbidden, Unauthorized
+
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Editor:
+    name: str
+    blogs: frozenset[str]
+    token_id: str | None
+
+    def may_write(self, blog: str) -> bool:
+        return "*" in self.blogs or blog in self.blogs
+
+
+def issue_token(
+    secret: str,
+    *,
+    subject: str = "editor",
+    blogs: Sequence[str] = ("*",),
+    ttl_seconds: int = 12 * 3600,
+    issuer: str | None = None,
+    audience: str | None = None,
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject, "blogs": list(blogs), "iat": now, "exp": now + ttl_seconds,
+        "jti": secrets.token_urlsafe(12),
+    }  # fmt: skip
+    if issuer:
+        claims["iss"] = issuer
+    if audience:
+        claims["aud"] = audience
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify(
+    header: str | None, secret: str, *, issuer: str | None = None, audience: str | None = None
+) -> Editor:
+    if not header:
+        raise Unauthorized("an editor token is required: Authorization: Bearer <token>")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    try:
+        claims = jwt.decode(
+            token.strip(), secret, algorithms=[ALGORITHM], issuer=issuer, audience=audience,
+            options={"require": ["exp", "sub"]},
+        )  # fmt: skip
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"the token is not valid: {exc}") from None
+    blogs = claims.get("blogs", [])
+    if not isinstance(blogs, list) or not all(isinstance(b, str) for b in blogs):
+        raise Unauthorized("the token's 'blogs' claim must be a list of blog slugs")
+    return Editor(str(claims["sub"]), frozenset(blogs), claims.get("jti"))
+
+
+def require_blog(editor: Editor, blog: str) -> None:
+    if not editor.may_write(blog):
+        raise Forbidden(f"this token may not write to blog {blog!r}")
+
+
+def load_or_create_secret(data_dir: Path) -> tuple[str, bool]:
+    """The development secret kept in the data directory; True when it was just made."""
+    path = data_dir / "secret"
+    if path.exists():
+        return path.read_text().strip(), False
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # Created with 0600 from the start so the secret is never readable by others.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret, True

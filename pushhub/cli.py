@@ -1,0 +1,123 @@
+"""`pushhub`: serve, mint editor tokens, and (from pushhub-client) the editor sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+from pushhub.auth import issue_token, load_or_create_secret
+from pushhub.config import Settings, env_name
+
+
+def _duration(text: str) -> int:
+    match = re.fullmatch(r"(\d+)([smhd]?)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError("use a duration like 90s, 30m, 12h or 7d")
+    return int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+def _secret(settings: Settings) -> tuple[str, bool]:
+    if settings.secret:
+        return settings.secret, False
+    return load_or_create_secret(settings.data_dir)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    try:
+        settings = Settings.from_env(
+            host=args.host, port=args.port, workers=args.workers, demo=args.demo or None
+        )
+    except ValueError as exc:
+        print(f"pushhub: {exc}", file=sys.stderr)
+        return 2
+    secret, created = _secret(settings)
+    store = (
+        f"redis at {settings.redis_url}"
+        if settings.redis_url
+        else f"embedded ({settings.data_dir})"
+    )
+    print(f"pushhub: store {store}; listening on http://{settings.host}:{settings.port}")
+    if not settings.secret:
+        where = settings.data_dir / "secret"
+        print(f"pushhub: signing secret {'created in' if created else 'read from'} {where}")
+        token = issue_token(secret, subject="dev-editor", ttl_seconds=12 * 3600)
+        print(f"pushhub: editor token (12 h, all blogs):\n  export PUSHHUB_TOKEN={token}")
+    if settings.demo:
+        print(f"pushhub: demo blog at http://{settings.host}:{settings.port}/blogs/demo")
+    sys.stdout.flush()
+    # Workers are separate processes: they read the same settings from the environment.
+    os.environ.update(settings.to_env())
+    os.environ[env_name("secret")] = secret
+    uvicorn.run(
+        "pushhub.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        ws_max_size=settings.reader_max_message,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_interval,
+        timeout_graceful_shutdown=10,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"pushhub: {exc}", file=sys.stderr)
+        return 2
+    secret, _ = _secret(settings)
+    print(
+        issue_token(
+            secret,
+            subject=args.sub,
+            blogs=args.blog or ["*"],
+            ttl_seconds=args.ttl,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pushhub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server (embedded store unless PUSHHUB_REDIS_URL)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (Redis only)")
+    serve.add_argument("--demo", action="store_true", help="publish a demo blog on a timer")
+    serve.set_defaults(func=cmd_serve)
+
+    token = sub.add_parser("token", help="editor tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", help="print a new editor token")
+    create.add_argument("--blog", action="append", help="a blog it may write (repeat; default all)")
+    create.add_argument("--ttl", type=_duration, default=12 * 3600, help="lifetime, e.g. 12h")
+    create.add_argument("--sub", default="editor", help="the editor's name (default 'editor')")
+    create.set_defaults(func=cmd_token_create)
+
+    try:
+        from pushhub_client import cli as client_cli
+    except ImportError:
+        pass  # the editor sub-commands come with pushhub-client (client/python)
+    else:
+        client_cli.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code

@@ -1,0 +1,127 @@
+"""Reader-facing protocol: frames, resume positions, close codes. Pure: no I/O here.
+
+An event frame is produced exactly once, by the store's atomic write (Lua in Redis, a transaction
+in SQLite), as `{"type":"event","seq":N,"epoch":"E",<body>}`; every node then passes the same text
+to its readers, so nothing is re-encoded per reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import orjson
+
+from pushhub.model import BlogDoc, EntryDoc, EventDoc, Op
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    UNSUPPORTED_DATA = 1003
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_QUERY = 4400
+    ORIGIN_NOT_ALLOWED = 4403
+    UNKNOWN_BLOG = 4404
+
+
+class ProtocolError(Exception):
+    """Something a reader sent that ends its connection with `code` and a reason it can read."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a reader says it is: the last seq it applied, and in which epoch."""
+
+    since: int | None = None
+    epoch: str | None = None
+
+
+class Frame:
+    """One frame as text, with its SSE form built at most once however many readers get it."""
+
+    __slots__ = ("_sse", "seq", "text")
+
+    def __init__(self, seq: int, text: str) -> None:
+        self.seq = seq
+        self.text = text
+        self._sse: bytes | None = None
+
+    def sse(self) -> bytes:
+        if self._sse is None:
+            self._sse = f"id: {self.seq}\ndata: {self.text}\n\n".encode()
+        return self._sse
+
+
+MAX_SEQ = 2**53
+PONG = '{"type":"pong"}'
+
+
+def parse_position(since: str | None, epoch: str | None) -> Position:
+    """Read `since`/`epoch` from a query string or a Last-Event-ID header."""
+    if since is None or since == "":
+        return Position(None, epoch or None)
+    if not since.isdigit() or len(since) > 16 or int(since) > MAX_SEQ:
+        raise ProtocolError(CloseCode.BAD_QUERY, "since must be a non-negative integer")
+    if epoch is not None and (len(epoch) > 64 or not epoch.isalnum()):
+        raise ProtocolError(CloseCode.BAD_QUERY, "epoch must be alphanumeric")
+    return Position(int(since), epoch or None)
+
+
+def event_body(op: Op, doc_json: str) -> str:
+    """The part of an event frame that the writer knows before the store assigns a seq."""
+    field = "blog" if op == "blog" else "entry"
+    return f'"op":"{op}","{field}":{doc_json}'
+
+
+def event_frame(seq: int, epoch: str, body: str) -> str:
+    # Must match the Lua script byte for byte: both stores produce the same frames.
+    return f'{{"type":"event","seq":{seq},"epoch":"{epoch}",{body}}}'
+
+
+def snapshot_frame(
+    blog: BlogDoc, entries: list[EntryDoc], seq: int, epoch: str, *, reset: bool
+) -> str:
+    doc = {
+        "type": "snapshot", "seq": seq, "epoch": epoch,
+        "blog": blog, "entries": entries, "reset": reset,
+    }  # fmt: skip
+    return orjson.dumps(doc).decode()
+
+
+def parse_event(text: str) -> EventDoc:
+    doc: Any = orjson.loads(text)
+    if (
+        not isinstance(doc, dict)
+        or doc.get("type") != "event"
+        or not isinstance(doc.get("seq"), int)
+    ):
+        raise ValueError("not an event frame")
+    ev: EventDoc = doc  # type: ignore[assignment]
+    return ev
+
+
+def reader_message(text: str | None, data: bytes | None) -> str:
+    """What a reader may send: `{"type":"ping"}`. Returns the reply; anything else is an error."""
+    if text is None:
+        if data is not None:
+            raise ProtocolError(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+        raise ProtocolError(CloseCode.POLICY_VIOLATION, "empty message")
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(CloseCode.POLICY_VIOLATION, "messages must be JSON") from None
+    if doc == {"type": "ping"}:
+        return PONG
+    raise ProtocolError(
+        CloseCode.POLICY_VIOLATION, 'the only message readers send is {"type":"ping"}'
+    )

@@ -1,0 +1,100 @@
+"""A blog as one node holds it in memory: current state, recent event frames, the encoded
+snapshot. Kept current by applying the same event frames readers get. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import cast
+
+import orjson
+
+from pushhub.model import BlogDoc, EntryDoc, ordered
+from pushhub.protocol import Frame, Position, parse_event, snapshot_frame
+from pushhub.recovery import Live, ReplayAfter, classify_live, plan_resume
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A blog as read from the store in one consistent read."""
+
+    blog_json: str
+    entries_json: list[str]
+    seq: int
+    epoch: str
+    history: list[str]  # event frames, oldest first, the last ones up to the history limit
+
+
+class BlogReplica:
+    def __init__(self, loaded: Loaded, history_limit: int) -> None:
+        self.blog: BlogDoc = cast(BlogDoc, orjson.loads(loaded.blog_json))
+        self.entries: dict[str, EntryDoc] = {}
+        for raw in loaded.entries_json:
+            entry = cast(EntryDoc, orjson.loads(raw))
+            self.entries[entry["id"]] = entry
+        self.head = loaded.seq
+        self.epoch = loaded.epoch
+        self.recent: deque[Frame] = deque(maxlen=history_limit)
+        for text in loaded.history:
+            seq = parse_event(text)["seq"]
+            if seq <= self.head:
+                self.recent.append(Frame(seq, text))
+        self._snapshots: dict[bool, Frame] = {}
+
+    @property
+    def oldest(self) -> int:
+        """The smallest seq we can replay from; head + 1 when we hold none."""
+        return self.recent[0].seq if self.recent else self.head + 1
+
+    def classify(self, text: str) -> tuple[Live, int]:
+        ev = parse_event(text)
+        return classify_live(
+            head=self.head, epoch=self.epoch, seq=ev["seq"], frame_epoch=ev["epoch"]
+        ), ev["seq"]
+
+    def apply(self, text: str) -> Frame:
+        """Apply the event that follows our head (the caller has classified it as APPLY)."""
+        ev = parse_event(text)
+        if ev["seq"] != self.head + 1 or ev["epoch"] != self.epoch:
+            raise ValueError(
+                f"event {ev['seq']}@{ev['epoch']} does not follow {self.head}@{self.epoch}"
+            )
+        op = ev["op"]
+        if op == "blog":
+            self.blog = ev["blog"]
+        elif op == "delete":
+            self.entries.pop(ev["entry"]["id"], None)
+        else:
+            entry = cast(EntryDoc, ev["entry"])
+            self.entries[entry["id"]] = entry
+        self.head = ev["seq"]
+        frame = Frame(self.head, text)
+        self.recent.append(frame)
+        self._snapshots.clear()
+        return frame
+
+    def ordered_entries(self) -> list[EntryDoc]:
+        return ordered(self.entries.values())
+
+    def snapshot(self, *, reset: bool) -> Frame:
+        frame = self._snapshots.get(reset)
+        if frame is None:
+            text = snapshot_frame(
+                self.blog, self.ordered_entries(), self.head, self.epoch, reset=reset
+            )
+            frame = self._snapshots[reset] = Frame(self.head, text)
+        return frame
+
+    def events_after(self, since: int) -> list[Frame]:
+        if since >= self.head:
+            return []
+        start = since + 1 - self.oldest
+        return list(self.recent)[start:] if start > 0 else list(self.recent)
+
+    def catch_up(self, pos: Position) -> list[Frame]:
+        """The frames a reader at `pos` needs to be level with our head."""
+        plan = plan_resume(pos, head=self.head, epoch=self.epoch, oldest=self.oldest)
+        if isinstance(plan, ReplayAfter):
+            return self.events_after(plan.since)
+        return [self.snapshot(reset=plan.reset)]

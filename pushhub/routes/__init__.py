@@ -1,0 +1,1 @@
+"""Thin HTTP, WebSocket and SSE handlers: parse, call the service or hub, answer."""

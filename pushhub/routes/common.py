@@ -1,0 +1,79 @@
+"""Helpers shared by the handlers: JSON answers, body limits, query parsing, CORS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pushhub.errors import BadRequest, Forbidden, Invalid, PushhubError, TooLarge
+from pushhub.model import BlogDoc, origin_allowed
+from pushhub.protocol import Position, ProtocolError, parse_position
+from pushhub.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(doc), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def error_response(exc: PushhubError) -> Response:
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return json_response(exc.to_json(), exc.status, headers)
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise TooLarge(f"request body over the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"request body over the limit of {limit} bytes")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid("(body)", f"request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Invalid("(body)", "request body must be a JSON object")
+    return doc
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 128 or not all(33 <= ord(c) <= 126 for c in key):
+        raise BadRequest("Idempotency-Key must be 1-128 printable ASCII characters")
+    return key
+
+
+def position(since: str | None, epoch: str | None) -> Position:
+    try:
+        return parse_position(since, epoch)
+    except ProtocolError as exc:
+        raise BadRequest(exc.reason) from None
+
+
+def cors_headers(blog: BlogDoc, origin: str | None) -> dict[str, str]:
+    """Read endpoints answer cross-origin pages that the blog allows (embeds)."""
+    if origin is None or not origin_allowed(blog, origin):
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def check_origin(blog: BlogDoc, origin: str | None) -> None:
+    if not origin_allowed(blog, origin):
+        raise Forbidden("this blog may not be read from that origin")

@@ -1,0 +1,145 @@
+"""Live readers: the WebSocket route and its SSE fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from pushhub.errors import NotFound, Unavailable
+from pushhub.model import origin_allowed
+from pushhub.protocol import PONG, CloseCode, Frame, ProtocolError, parse_position, reader_message
+from pushhub.readers import Kicked, QueueReader
+from pushhub.routes.common import check_origin, position, runtime
+from pushhub.runtime import Runtime
+
+log = logging.getLogger("pushhub.stream")
+PONG_FRAME = Frame(0, PONG)
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    rt: Runtime = ws.app.state.runtime
+    blog = ws.path_params["blog"]
+    await ws.accept()
+    try:
+        pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
+        ch = await rt.hub.acquire(blog)
+    except ProtocolError as exc:
+        await ws.close(exc.code, exc.reason)
+        return
+    except NotFound:
+        await ws.close(CloseCode.UNKNOWN_BLOG, f"no blog named {blog!r}"[:120])
+        return
+    except Unavailable:
+        await ws.close(CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff")
+        return
+    reader = QueueReader(rt.settings.reader_queue)
+    pump: asyncio.Task[None] | None = None
+    try:
+        if not origin_allowed(ch.live.blog, ws.headers.get("origin")):
+            await ws.close(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog")
+            return
+        rt.hub.attach(ch, reader, pos)
+        pump = asyncio.create_task(_pump(ws, reader))
+        await _receive(ws, reader, pump)
+    finally:
+        rt.hub.detach(ch, reader)
+        rt.hub.release(ch)
+        if pump is not None and not pump.done():
+            pump.cancel()
+            with contextlib.suppress(BaseException):
+                await pump
+
+
+async def _pump(ws: WebSocket, reader: QueueReader) -> None:
+    send = ws.send
+    try:
+        while True:
+            for frame in await reader.take():
+                await send({"type": "websocket.send", "text": frame.text})
+    except Kicked as kicked:
+        with contextlib.suppress(Exception):
+            # A stuck peer never drains its buffer; don't wait for it forever.
+            async with asyncio.timeout(2.0):
+                await ws.close(kicked.code, kicked.reason)
+    except (WebSocketDisconnect, OSError, RuntimeError):
+        pass
+
+
+async def _receive(ws: WebSocket, reader: QueueReader, pump: asyncio.Task[None]) -> None:
+    """Read what the reader sends until it leaves or our pump ends the connection."""
+    recv = asyncio.ensure_future(ws.receive())
+    try:
+        while True:
+            done, _ = await asyncio.wait({recv, pump}, return_when=asyncio.FIRST_COMPLETED)
+            if pump in done:
+                return
+            message = recv.result()
+            if message["type"] == "websocket.disconnect":
+                return
+            try:
+                reader_message(message.get("text"), message.get("bytes"))
+                reader.push(PONG_FRAME)
+            except ProtocolError as exc:
+                reader.kick(exc.code, exc.reason)
+                await asyncio.wait({pump}, timeout=5.0)
+                return
+            recv = asyncio.ensure_future(ws.receive())
+    finally:
+        if not recv.done():
+            recv.cancel()
+
+
+async def sse_endpoint(request: Request) -> Response:
+    rt = runtime(request)
+    blog = request.path_params["blog"]
+    q = request.query_params
+    last_id = request.headers.get("last-event-id")
+    pos = position(last_id if last_id else q.get("since"), q.get("epoch"))
+    ch = await rt.hub.acquire(blog)
+    try:
+        origin = request.headers.get("origin")
+        check_origin(ch.live.blog, origin)
+        reader = QueueReader(rt.settings.reader_queue)
+        rt.hub.attach(ch, reader, pos)
+    except BaseException:
+        rt.hub.release(ch)
+        raise
+    headers = {
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
+    if origin is not None:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Vary"] = "Origin"
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b"retry: 2000\n\n"
+            while True:
+                try:
+                    async with asyncio.timeout(rt.settings.sse_heartbeat):
+                        frames = await reader.take()
+                except TimeoutError:
+                    yield b": ping\n\n"
+                    continue
+                yield b"".join(f.sse() for f in frames)
+        except Kicked as kicked:
+            log.info("sse reader on %s closed: %s", blog, kicked.reason)
+        finally:
+            rt.hub.detach(ch, reader)
+            rt.hub.release(ch)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+routes = [
+    WebSocketRoute("/ws/blogs/{blog}", websocket_endpoint),
+    Route("/sse/blogs/{blog}", sse_endpoint, methods=["GET"]),
+]

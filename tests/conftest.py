@@ -1,0 +1,50 @@
+"""Fixtures shared by every suite: real redis-server and real pushhub processes on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pushhub.auth import issue_token
+from tests.support.servers import TEST_SECRET, PushhubProcess, RedisProcess
+
+
+@pytest.fixture
+def redis_proc(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A fresh redis-server (append-only file on) that the test may stop, kill or freeze."""
+    proc = RedisProcess(tmp_path / "redis").start()
+    try:
+        yield proc
+    finally:
+        proc.kill()
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def server(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[PushhubProcess]:
+    """One pushhub node on the store named by `store_kind` (both, when parametrized)."""
+    redis_url = None
+    if store_kind == "redis":
+        redis_url = request.getfixturevalue("redis_proc").url
+    node = PushhubProcess(tmp_path / "node", redis_url=redis_url).start()
+    try:
+        yield node
+    finally:
+        node.kill()
+
+
+@pytest.fixture
+def token() -> str:
+    """An editor token valid for every blog."""
+    return issue_token(TEST_SECRET, subject="Test Editor", blogs=["*"], ttl_seconds=3600)
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
