@@ -17,13 +17,15 @@ class Kicked(Exception):
 
 
 class QueueReader:
-    __slots__ = ("_kicked", "_wake", "limit", "queue")
+    __slots__ = ("_kicked", "_wake", "kicked", "limit", "queue")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.queue: deque[Frame] = deque()
         self._wake = asyncio.Event()
         self._kicked: Kicked | None = None
+        # Set on kick, so a handler whose writer is blocked on a stuck peer still notices.
+        self.kicked = asyncio.Event()
 
     def push(self, frame: Frame) -> bool:
         if len(self.queue) >= self.limit:
@@ -35,7 +37,13 @@ class QueueReader:
     def kick(self, code: int, reason: str) -> None:
         if self._kicked is None:
             self._kicked = Kicked(code, reason)
+        self.queue.clear()
         self._wake.set()
+        self.kicked.set()
+
+    @property
+    def kick_reason(self) -> Kicked | None:
+        return self._kicked
 
     async def take(self) -> list[Frame]:
         """Everything queued, waiting for at least one frame; raises Kicked once kicked."""

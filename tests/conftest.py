@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401  (imported early: a late import at summary time trips a CPython 3.11 AST bug)
 import pytest
 
 from pushhub.auth import issue_token
+from tests.support.api import Editor
 from tests.support.servers import TEST_SECRET, PushhubProcess, RedisProcess
 
 
@@ -27,7 +29,9 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def server(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[PushhubProcess]:
+def server(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[PushhubProcess]:
     """One pushhub node on the store named by `store_kind` (both, when parametrized)."""
     redis_url = None
     if store_kind == "redis":
@@ -48,3 +52,12 @@ def token() -> str:
 @pytest.fixture
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def editor(server: PushhubProcess, token: str) -> AsyncIterator[Editor]:
+    client = Editor(server.url, token)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -181,7 +181,10 @@ class RedisBroker:
         return None if seq is None or epoch is None else (int(seq), str(epoch))
 
     async def ping(self) -> None:
+        # Ready means both halves work: commands answer and the subscription is live.
         await self._call(self.client.ping())
+        if not self._connected.is_set():
+            raise Unavailable("redis pub/sub is reconnecting")
 
     # -- pub/sub ------------------------------------------------------------------------------
 

@@ -18,9 +18,11 @@ from pushhub.protocol import PONG, CloseCode, Frame, ProtocolError, parse_positi
 from pushhub.readers import Kicked, QueueReader
 from pushhub.routes.common import check_origin, position, runtime
 from pushhub.runtime import Runtime
+from pushhub.transport import abort
 
 log = logging.getLogger("pushhub.stream")
 PONG_FRAME = Frame(0, PONG)
+CLOSE_GRACE = 1.0
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
@@ -59,25 +61,22 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 async def _pump(ws: WebSocket, reader: QueueReader) -> None:
     send = ws.send
-    try:
+    with contextlib.suppress(Kicked, WebSocketDisconnect, OSError, RuntimeError):
         while True:
             for frame in await reader.take():
                 await send({"type": "websocket.send", "text": frame.text})
-    except Kicked as kicked:
-        with contextlib.suppress(Exception):
-            # A stuck peer never drains its buffer; don't wait for it forever.
-            async with asyncio.timeout(2.0):
-                await ws.close(kicked.code, kicked.reason)
-    except (WebSocketDisconnect, OSError, RuntimeError):
-        pass
 
 
 async def _receive(ws: WebSocket, reader: QueueReader, pump: asyncio.Task[None]) -> None:
-    """Read what the reader sends until it leaves or our pump ends the connection."""
+    """Read what the reader sends until it leaves, the pump ends, or the hub kicks it."""
     recv = asyncio.ensure_future(ws.receive())
+    kicked = asyncio.ensure_future(reader.kicked.wait())
     try:
         while True:
-            done, _ = await asyncio.wait({recv, pump}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({recv, pump, kicked}, return_when=asyncio.FIRST_COMPLETED)
+            if kicked in done:
+                await _close_kicked(ws, reader, pump)
+                return
             if pump in done:
                 return
             message = recv.result()
@@ -88,12 +87,25 @@ async def _receive(ws: WebSocket, reader: QueueReader, pump: asyncio.Task[None])
                 reader.push(PONG_FRAME)
             except ProtocolError as exc:
                 reader.kick(exc.code, exc.reason)
-                await asyncio.wait({pump}, timeout=5.0)
-                return
+                continue
             recv = asyncio.ensure_future(ws.receive())
     finally:
-        if not recv.done():
-            recv.cancel()
+        for task in (recv, kicked):
+            if not task.done():
+                task.cancel()
+
+
+async def _close_kicked(ws: WebSocket, reader: QueueReader, pump: asyncio.Task[None]) -> None:
+    pump.cancel()
+    reason = reader.kick_reason
+    assert reason is not None
+    try:
+        # A peer that reads gets a close frame with the reason; one that stopped reading
+        # never drains its buffer, so after a short grace the connection is cut.
+        async with asyncio.timeout(CLOSE_GRACE):
+            await ws.close(reason.code, reason.reason)
+    except (TimeoutError, RuntimeError, OSError, WebSocketDisconnect):
+        abort(ws)
 
 
 async def sse_endpoint(request: Request) -> Response:
