@@ -239,3 +239,46 @@ def test_embedded_store_refuses_workers(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 2
     assert "PUSHHUB_REDIS_URL" in r.stderr and "Traceback" not in r.stderr
+
+
+async def test_workers_on_redis_share_the_blog(
+    redis_proc: RedisProcess, tmp_path: Path, token: str
+) -> None:
+    node = PushhubProcess(tmp_path / "w", redis_url=redis_proc.url, extra_args=["--workers", "2"])
+    node.start()
+    editor = Editor(node.url, token)
+    try:
+        await editor.blog("b")
+        # Several connections land on both workers; each must see every publish.
+        readers = [await WsReader(node.ws_url, "b").connect() for _ in range(6)]
+        for r in readers:
+            await r.recv()
+        results = [await editor.publish("b", f"e{i}") for i in range(5)]
+        for r in readers:
+            await r.until_seq(results[-1]["seq"])
+            assert r.copy.seen == [p["seq"] for p in results]
+            await r.close()
+    finally:
+        await editor.aclose()
+        node.kill()
+
+
+async def test_sse_sends_heartbeats(tmp_path: Path, token: str) -> None:
+    node = PushhubProcess(tmp_path / "n", extra_env={"PUSHHUB_SSE_HEARTBEAT": "0.2"}).start()
+    editor = Editor(node.url, token)
+    try:
+        await editor.blog("b")
+        lines: list[str] = []
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            asyncio.timeout(10),
+            client.stream("GET", f"{node.url}/sse/blogs/b") as r,
+        ):
+            async for line in r.aiter_lines():
+                lines.append(line)
+                if lines.count(": ping") == 2:
+                    break
+        assert any(line.startswith("data: ") for line in lines)
+    finally:
+        await editor.aclose()
+        node.kill()

@@ -140,9 +140,11 @@ class PushhubProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "pushhub", "serve", "--host", HOST, "--port", str(self.port)]
         log = self.log_path.open("ab")
+        # Its own session, so kill() can take down uvicorn's worker processes with it.
         self.proc = subprocess.Popen(
-            [*args, *self.extra_args], env=self.env(), stdout=log, stderr=subprocess.STDOUT
-        )
+            [*args, *self.extra_args], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -162,7 +164,7 @@ class PushhubProcess:
             return ""
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM, then wait; a node that does not exit in time is killed (and that is returned)."""
+        """SIGTERM, then wait; a node that does not exit in time is killed and this raises."""
         if not self.proc or self.proc.poll() is not None:
             return None if not self.proc else self.proc.returncode
         self.proc.terminate()
@@ -176,8 +178,9 @@ class PushhubProcess:
             self.proc = None if self.proc and self.proc.poll() is not None else self.proc
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
         self.proc = None
 
