@@ -73,6 +73,7 @@ def create_app(settings: Settings, secret: str) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await rt.broker.start(rt.hub)
+        rt.wire.start()
         demo: asyncio.Task[None] | None = None
         if settings.demo:
             from pushhub.demo import run_demo
@@ -85,6 +86,7 @@ def create_app(settings: Settings, secret: str) -> Starlette:
                 demo.cancel()
                 with contextlib.suppress(BaseException):
                     await demo
+            await rt.wire.close(1012, "server restarting")
             await rt.hub.close()
             await rt.broker.close()
 

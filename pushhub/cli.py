@@ -61,6 +61,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=settings.workers,
         log_level=settings.log_level,
         ws_max_size=settings.reader_max_message,
+        # Deflate is negotiated by pushhub itself (one compression per event, see wire.py);
+        # uvicorn's own would hold a zlib context per reader.
+        ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_interval,
         timeout_graceful_shutdown=10,

@@ -9,6 +9,7 @@ from pushhub.brokers.base import Broker
 from pushhub.config import Settings
 from pushhub.hub import Hub
 from pushhub.service import Service
+from pushhub.wire import WirePool
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Runtime:
     broker: Broker
     hub: Hub
     service: Service
+    wire: WirePool
 
     def editor(self, authorization: str | None, blog: str | None = None) -> Editor:
         editor = verify(
@@ -49,4 +51,8 @@ def make_broker(settings: Settings) -> Broker:
 def make_runtime(settings: Settings, secret: str) -> Runtime:
     broker = make_broker(settings)
     hub = Hub(broker, history_limit=settings.history_limit, linger=settings.linger)
-    return Runtime(settings, secret, broker, hub, Service(broker, hub))
+    wire = WirePool(
+        buffer_limit=settings.reader_buffer_bytes, max_message=settings.reader_max_message,
+        ping_interval=settings.ws_ping_interval,
+    )  # fmt: skip
+    return Runtime(settings, secret, broker, hub, Service(broker, hub), wire)

@@ -15,9 +15,10 @@ from starlette.websockets import WebSocket
 
 
 def transport_of(ws: WebSocket) -> asyncio.Transport | None:
-    protocol: Any = getattr(ws._send, "__self__", None)
+    protocol: Any = getattr(ws._receive, "__self__", None)
     transport = getattr(protocol, "transport", None)
-    return transport if isinstance(transport, asyncio.Transport) else None
+    # uvloop's transports are not asyncio.Transport subclasses; abort() is what we need.
+    return transport if callable(getattr(transport, "abort", None)) else None
 
 
 def abort(ws: WebSocket) -> bool:

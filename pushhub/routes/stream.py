@@ -13,22 +13,37 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pushhub.errors import NotFound, Unavailable
+from pushhub.hub import Channel
 from pushhub.model import origin_allowed
-from pushhub.protocol import PONG, CloseCode, Frame, ProtocolError, parse_position, reader_message
+from pushhub.protocol import (
+    PONG,
+    CloseCode,
+    Frame,
+    Position,
+    ProtocolError,
+    parse_position,
+    reader_message,
+)
 from pushhub.readers import Kicked, QueueReader
 from pushhub.routes.common import check_origin, position, runtime
 from pushhub.runtime import Runtime
 from pushhub.transport import abort
+from pushhub.wire import WireReader, can_take_over, take_over
+from pushhub.wsframes import DeflateOffer, negotiate_deflate
 
 log = logging.getLogger("pushhub.stream")
 PONG_FRAME = Frame(0, PONG)
+NO_DEFLATE = DeflateOffer(False)
 CLOSE_GRACE = 1.0
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     rt: Runtime = ws.app.state.runtime
     blog = ws.path_params["blog"]
-    await ws.accept()
+    fast = rt.settings.wire == "fast" and can_take_over(ws)
+    offer = negotiate_deflate(ws.headers.get("sec-websocket-extensions")) if fast else NO_DEFLATE
+    headers = [(b"sec-websocket-extensions", offer.response.encode())] if offer.accept else None
+    await ws.accept(headers=headers)
     try:
         pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
         ch = await rt.hub.acquire(blog)
@@ -41,12 +56,17 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except Unavailable:
         await ws.close(CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff")
         return
+    if not origin_allowed(ch.live.blog, ws.headers.get("origin")):
+        rt.hub.release(ch)
+        await ws.close(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog")
+        return
+    transport = take_over(ws) if fast else None
+    if transport is not None:
+        _attach_wire(rt, ch, transport, offer, pos)
+        return  # the connection lives on without this task: see wire.py
     reader = QueueReader(rt.settings.reader_queue)
     pump: asyncio.Task[None] | None = None
     try:
-        if not origin_allowed(ch.live.blog, ws.headers.get("origin")):
-            await ws.close(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog")
-            return
         rt.hub.attach(ch, reader, pos)
         pump = asyncio.create_task(_pump(ws, reader))
         await _receive(ws, reader, pump)
@@ -57,6 +77,24 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             pump.cancel()
             with contextlib.suppress(BaseException):
                 await pump
+
+
+def _attach_wire(
+    rt: Runtime, ch: Channel, transport: asyncio.Transport, offer: DeflateOffer, pos: Position
+) -> None:
+    reader = WireReader(
+        transport, rt.wire, deflate=offer.accept,
+        inflate_bits=offer.client_window_bits, inflate_reset=offer.client_no_context,
+    )  # fmt: skip
+
+    def lost() -> None:
+        rt.hub.detach(ch, reader)
+        rt.hub.release(ch)
+
+    reader.on_lost = lost
+    transport.set_protocol(reader)
+    rt.wire.adopt(reader)
+    rt.hub.attach(ch, reader, pos)
 
 
 async def _pump(ws: WebSocket, reader: QueueReader) -> None:

@@ -1,0 +1,292 @@
+"""The fast path for WebSocket readers: below ASGI, in this one module.
+
+After Starlette and uvicorn have done the handshake, a reader's transport is handed to a small
+protocol object of ours, and the endpoint returns: no task, coroutine or ASGI scope lives per
+idle reader. Each event's frame is built (and compressed) once and written to every reader's
+transport as the same bytes; a reader whose transport buffer passes the bound is cut off.
+
+It relies on uvicorn's websockets-sansio protocol (`WebSocketsSansIOProtocol`: attributes
+`transport`, `connections`, `stop_keepalive`, `read_paused`), checked against uvicorn 0.54. When
+that is not what serves the connection, `can_take_over` says no and the route uses the plain
+ASGI path (`routes/stream.py`), which tests cover too. tests/integration/test_wire.py fails
+loudly if those internals change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from pushhub.protocol import PONG, CloseCode, Frame, ProtocolError, reader_message
+from pushhub.wsframes import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    PING_FRAME,
+    FrameError,
+    close_frame,
+    encode_frame,
+    parse_client_frames,
+)
+
+log = logging.getLogger("pushhub.wire")
+
+CHECKED_UVICORN_PROTOCOL = "WebSocketsSansIOProtocol"
+CLOSE_GRACE = 1.0
+PONG_FRAME = Frame(0, PONG)
+
+
+_TRANSPORT_API = ("write", "close", "abort", "is_closing", "set_protocol", "get_write_buffer_size")
+
+
+def _uvicorn_protocol(ws: WebSocket) -> Any:
+    # `receive` reaches the endpoint untouched; `send` is wrapped by Starlette middleware.
+    proto: Any = getattr(ws._receive, "__self__", None)
+    if type(proto).__name__ != CHECKED_UVICORN_PROTOCOL:
+        return None
+    if not all(hasattr(proto, a) for a in ("transport", "connections", "stop_keepalive")):
+        return None
+    # uvloop's transports are not asyncio.Transport subclasses: check what we use instead.
+    if not all(hasattr(proto.transport, a) for a in _TRANSPORT_API):
+        return None
+    return proto
+
+
+def can_take_over(ws: WebSocket) -> bool:
+    return _uvicorn_protocol(ws) is not None
+
+
+class _Detached:
+    """Stands in for the transport in uvicorn's protocol once we own the real one, so its
+    end-of-request `transport.close()` leaves the reader's connection alone."""
+
+    def close(self) -> None: ...
+
+    def is_closing(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+_DETACHED = _Detached()
+
+
+def take_over(ws: WebSocket) -> asyncio.Transport | None:
+    proto = _uvicorn_protocol(ws)
+    if proto is None:
+        return None
+    transport: asyncio.Transport = proto.transport
+    if transport.is_closing():
+        return None
+    proto.stop_keepalive()
+    proto.transport = _DETACHED
+    proto.connections.discard(proto)
+    if getattr(proto, "read_paused", False):
+        transport.resume_reading()
+    return transport
+
+
+class WireReader(asyncio.Protocol):
+    """One reader's connection after the handshake: a `ReaderSink` for the hub and the
+    asyncio protocol that reads what the reader sends."""
+
+    __slots__ = (
+        "_fragments",
+        "_inflater",
+        "_rsv1_first",
+        "buf",
+        "closed",
+        "closing",
+        "deflate",
+        "inflate_bits",
+        "inflate_reset",
+        "last_seen",
+        "limit",
+        "max_message",
+        "on_lost",
+        "pool",
+        "transport",
+    )
+
+    def __init__(
+        self, transport: asyncio.Transport, pool: WirePool, *, deflate: bool,
+        inflate_bits: int, inflate_reset: bool,
+    ) -> None:  # fmt: skip
+        self.transport = transport
+        self.pool = pool
+        self.limit = pool.buffer_limit
+        self.max_message = pool.max_message
+        self.deflate = deflate
+        self.inflate_bits = inflate_bits
+        self.inflate_reset = inflate_reset
+        self._inflater: Any = None  # made on the first compressed message: readers rarely send
+        self._fragments: list[bytes] | None = None
+        self._rsv1_first = False
+        self.buf = bytearray()
+        self.closing = False
+        self.closed = False
+        self.last_seen = pool.now()
+        self.on_lost: Callable[[], None] | None = None
+
+    # -- ReaderSink ---------------------------------------------------------------------------
+
+    def push(self, frame: Frame) -> bool:
+        if self.closing:
+            return True  # being closed: the hub need not kick it again
+        transport = self.transport
+        if transport.get_write_buffer_size() > self.limit:
+            return False
+        transport.write(frame.ws_deflate() if self.deflate else frame.ws())
+        return True
+
+    def kick(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.transport.write(close_frame(code, reason))
+        self.transport.close()
+        # A peer that does not read never lets close() finish: cut it after a grace period.
+        self.pool.loop.call_later(CLOSE_GRACE, self._abort)
+
+    def _abort(self) -> None:
+        if not self.closed:
+            self.transport.abort()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self.pool.now()
+        if self.closing:
+            return
+        self.buf += data
+        try:
+            for frame in parse_client_frames(self.buf, self.max_message):
+                self._handle(frame.opcode, frame.fin, frame.rsv1, frame.payload)
+                if self.closing:
+                    return
+        except FrameError as exc:
+            self.kick(exc.code, exc.reason)
+        except ProtocolError as exc:
+            self.kick(exc.code, exc.reason)
+
+    def _handle(self, opcode: int, fin: bool, rsv1: bool, payload: bytes) -> None:
+        if opcode == OP_PING:
+            self.transport.write(encode_frame(OP_PONG, payload))
+        elif opcode == OP_PONG:
+            pass
+        elif opcode == OP_CLOSE:
+            self.closing = True
+            code = payload[:2] if len(payload) >= 2 else b""
+            self.transport.write(encode_frame(OP_CLOSE, code))
+            self.transport.close()
+        elif opcode in (OP_TEXT, OP_BINARY):
+            if self._fragments is not None:
+                raise FrameError(1002, "new message inside a fragmented one")
+            if opcode == OP_BINARY:
+                raise ProtocolError(CloseCode.UNSUPPORTED_DATA, "binary frames are not accepted")
+            if fin:
+                self._message(payload, rsv1)
+            else:
+                self._fragments = [payload]
+                self._rsv1_first = rsv1
+        elif opcode == OP_CONT:
+            if self._fragments is None:
+                raise FrameError(1002, "continuation without a message")
+            self._fragments.append(payload)
+            if sum(map(len, self._fragments)) > self.max_message:
+                raise FrameError(1009, "message too big")
+            if fin:
+                parts, self._fragments = self._fragments, None
+                self._message(b"".join(parts), self._rsv1_first)
+        else:
+            raise FrameError(1002, f"unknown opcode {opcode}")
+
+    def _message(self, payload: bytes, compressed: bool) -> None:
+        if compressed:
+            if not self.deflate:
+                raise FrameError(1002, "compressed frame without permessage-deflate")
+            if self._inflater is None or self.inflate_reset:
+                self._inflater = zlib.decompressobj(-self.inflate_bits)
+            payload = self._inflater.decompress(payload + b"\x00\x00\xff\xff", self.max_message)
+            if self._inflater.unconsumed_tail:
+                raise FrameError(1009, "message too big")
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            raise FrameError(1007, "text frame is not UTF-8") from None
+        reader_message(text, None)
+        self.push(PONG_FRAME)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.closing = True
+        self.pool.discard(self)
+        if self.on_lost is not None:
+            on_lost, self.on_lost = self.on_lost, None
+            on_lost()
+
+    def eof_received(self) -> bool:
+        return False
+
+
+class WirePool:
+    """Every fast-path reader of this process: keepalive pings and shutdown."""
+
+    def __init__(self, *, buffer_limit: int, max_message: int, ping_interval: float) -> None:
+        self.buffer_limit = buffer_limit
+        self.max_message = max_message
+        self.ping_interval = ping_interval
+        self.readers: set[WireReader] = set()
+        self.loop = asyncio.get_event_loop_policy().get_event_loop()
+        self._task: asyncio.Task[None] | None = None
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._keepalive(), name="pushhub-wire-keepalive")
+
+    def adopt(self, reader: WireReader) -> None:
+        self.readers.add(reader)
+
+    def discard(self, reader: WireReader) -> None:
+        self.readers.discard(reader)
+
+    async def _keepalive(self) -> None:
+        # One timer for all readers: ping the quiet ones, cut those silent for two intervals.
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            now = self.now()
+            for reader in list(self.readers):
+                if reader.closing:
+                    continue
+                idle = now - reader.last_seen
+                if idle > 2 * self.ping_interval:
+                    reader.kick(1011, "keepalive ping timeout")
+                elif idle > self.ping_interval / 2:
+                    reader.transport.write(PING_FRAME)
+
+    async def close(self, code: int, reason: str, spread: float = 0.0) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        readers = list(self.readers)
+        random.shuffle(readers)
+        for i, reader in enumerate(readers):
+            reader.kick(code, reason)
+            if spread and i % 100 == 99:
+                await asyncio.sleep(spread * 100 / max(1, len(readers)))

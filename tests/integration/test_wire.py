@@ -1,0 +1,124 @@
+"""The fast path (pushhub/wire.py) and its fallback: the same reader behaviour either way,
+one compression per event for deflate readers, and a loud failure if uvicorn's internals move."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from pushhub.wire import CHECKED_UVICORN_PROTOCOL
+from tests.integration import test_readers
+from tests.support.api import Editor
+from tests.support.readers import WsReader
+from tests.support.servers import PushhubProcess
+
+
+def test_uvicorn_internals_the_fast_path_relies_on() -> None:
+    # If this fails, uvicorn changed: re-check pushhub/wire.py before moving the pin.
+    assert uvicorn.__version__.startswith("0.54."), uvicorn.__version__
+    assert WebSocketsSansIOProtocol.__name__ == CHECKED_UVICORN_PROTOCOL
+    for name in ("stop_keepalive", "send", "connection_lost"):
+        assert callable(getattr(WebSocketsSansIOProtocol, name)), name
+    source = Path(uvicorn.protocols.websockets.websockets_sansio_impl.__file__).read_text()
+    for needle in ("self.transport = transport", "self.connections.add(self)", "self.read_paused"):
+        assert needle in source, needle
+    assert "if self.close_timer is None:\n            self.transport.close()" in source
+
+
+@pytest.fixture
+def asgi_node(tmp_path: Path) -> Iterator[PushhubProcess]:
+    node = PushhubProcess(tmp_path / "asgi", extra_env={"PUSHHUB_WIRE": "asgi"}).start()
+    yield node
+    node.kill()
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        test_readers.test_snapshot_then_live_events,
+        test_readers.test_resume_gets_exactly_the_missed_events,
+        test_readers.test_bad_readers_are_closed_with_a_code_and_others_unaffected,
+    ],
+    ids=lambda f: f.__name__,
+)
+async def test_asgi_fallback_behaves_the_same(
+    asgi_node: PushhubProcess,
+    token: str,
+    scenario: Callable[[PushhubProcess, Editor], Awaitable[None]],
+) -> None:
+    editor = Editor(asgi_node.url, token)
+    try:
+        await scenario(asgi_node, editor)
+    finally:
+        await editor.aclose()
+
+
+async def test_deflate_readers_get_one_shared_compressed_frame(
+    server: PushhubProcess, editor: Editor
+) -> None:
+    await editor.blog("b")
+    body = "The leaders pass the harbour bridge. " * 200
+    plain = await WsReader(server.ws_url, "b").connect(compression=None)
+    squeezed = await WsReader(server.ws_url, "b").connect()  # offers permessage-deflate
+    assert plain.ws is not None and squeezed.ws is not None
+    ext = squeezed.ws.response.headers["sec-websocket-extensions"]
+    assert ext.startswith("permessage-deflate") and "server_no_context_takeover" in ext
+    assert "sec-websocket-extensions" not in plain.ws.response.headers
+    await plain.recv()
+    await squeezed.recv()
+    published = [await editor.publish("b", body) for _ in range(3)]
+    await plain.until_seq(published[-1]["seq"])
+    await squeezed.until_seq(published[-1]["seq"])
+    assert plain.copy.entries == squeezed.copy.entries
+    # Readers may send compressed messages too: a compressed ping gets its pong.
+    await squeezed.ws.send('{"type":"ping"}')
+    async with asyncio.timeout(5):
+        assert json.loads(await squeezed.ws.recv()) == {"type": "pong"}
+    await plain.close()
+    await squeezed.close()
+
+
+async def test_compressed_bytes_on_the_wire_are_context_free(
+    server: PushhubProcess, editor: Editor
+) -> None:
+    """Read the raw frames of a deflate reader and inflate each with a fresh decompressor:
+    that only works if every message was compressed without shared context."""
+    await editor.blog("b")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"GET /ws/blogs/b HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+    )
+    async with asyncio.timeout(5):
+        head = await reader.readuntil(b"\r\n\r\n")
+    assert b" 101 " in head and b"server_no_context_takeover" in head
+    for i in range(3):
+        last = await editor.publish("b", f"same words again and again {i} " * 50)
+    texts: list[dict[str, object]] = []
+    async with asyncio.timeout(5):
+        # The 101 can reach us before the server attached the reader, so the snapshot may
+        # already hold the first publishes: read by seq, not by count.
+        while not texts or texts[-1]["seq"] != last["seq"]:
+            b0, b1 = await reader.readexactly(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(await reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await reader.readexactly(8), "big")
+            payload = await reader.readexactly(n)
+            assert b0 & 0x40, "every data frame is compressed"
+            inflater = zlib.decompressobj(-15)
+            texts.append(json.loads(inflater.decompress(payload + b"\x00\x00\xff\xff")))
+    assert texts[0]["type"] == "snapshot"
+    seqs = [t["seq"] for t in texts]
+    assert all(t["type"] == "event" for t in texts[1:])
+    assert seqs == list(range(int(str(seqs[0])), last["seq"] + 1))
+    writer.close()
