@@ -81,7 +81,14 @@ def load_or_create_secret(data_dir: Path) -> tuple[str, bool]:
     """The development secret kept in the data directory; True when it was just made."""
     path = data_dir / "secret"
     if path.exists():
-        return path.read_text().strip(), False
+        secret = path.read_text().strip()
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            # An empty or cut-short file (crash, full disk) must never become the HMAC key.
+            raise ValueError(
+                f"{path} holds no usable secret (under {MIN_SECRET_BYTES} bytes): "
+                "delete it to have a new one made, or set PUSHHUB_SECRET"
+            )
+        return secret, False
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     # Created with 0600 from the start so the secret is never readable by others.

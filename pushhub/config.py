@@ -7,6 +7,7 @@ two in step).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -30,6 +31,8 @@ class Settings:
     idempotency_ttl: int = 86400
     max_body: int = 256 * 1024
     reader_buffer: int = 256
+    reader_buffer_bytes: int = 1024 * 1024
+    wire: str = "fast"
     reader_max_message: int = 4096
     ws_ping_interval: float = 20.0
     sse_heartbeat: float = 15.0
@@ -59,8 +62,19 @@ class Settings:
             )
         if self.history_limit < 1:
             raise ValueError("history_limit must be at least 1")
-        if self.redis_timeout <= 0:
-            raise ValueError("redis_timeout must be positive")
+        if self.wire not in ("fast", "asgi"):
+            raise ValueError("wire must be 'fast' or 'asgi'")
+        for name in ("redis_timeout", "ws_ping_interval", "sse_heartbeat"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if not (math.isfinite(self.linger) and self.linger >= 0):
+            raise ValueError("linger must be zero or more seconds")
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be 0-65535")
+        for name in ("max_body", "reader_buffer", "reader_buffer_bytes", "reader_max_message"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
 
     def to_env(self) -> dict[str, str]:
         """The settings as environment variables: how worker processes inherit them."""

@@ -147,7 +147,7 @@ class Hub:
         replica = ch.live
         try:
             verdict, _ = replica.classify(frame)
-        except ValueError:
+        except (ValueError, KeyError, TypeError):
             log.error("dropping malformed frame on %s: %.200s", ch.blog, frame)
             return
         if verdict is Live.APPLY:
@@ -186,6 +186,10 @@ class Hub:
             self._drop_channel(ch, CloseCode.UNKNOWN_BLOG, "blog no longer exists")
             return
         self._catch_up_from(ch, loaded)
+        # Frames of an epoch that is not the store's are from a history that is gone;
+        # feeding them again would start another refill, forever.
+        epoch = ch.live.epoch
+        ch.pending = [f for f in ch.pending if _epoch_of(f) == epoch]
         self._drain(ch)
 
     def _catch_up_from(self, ch: Channel, loaded: Loaded) -> None:
@@ -271,6 +275,13 @@ class Hub:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
+
+
+def _epoch_of(frame: str) -> str | None:
+    try:
+        return parse_event(frame)["epoch"]
+    except ValueError:
+        return None
 
 
 def _consume_exception(fut: asyncio.Future[None]) -> None:

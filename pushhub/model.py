@@ -155,7 +155,8 @@ def new_entry(fields: Mapping[str, Any], *, editor: str, entry_id: str | None = 
         id=entry_id or new_entry_id(),
         created_at=now,
         updated_at=now,
-        author=_text(fields.get("author") or editor, "author", limit_key="author"),
+        author=_text(fields.get("author") or "", "author", limit_key="author")
+        or _text(editor, "author", limit_key="author", allow_empty=False),
         title=None if title is None else _text(title, "title", limit_key="title") or None,
         body=body,
         html=render_markdown(body),

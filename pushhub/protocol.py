@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from pushhub.model import BlogDoc, EntryDoc, EventDoc, Op
+from pushhub.wsframes import text_frame
 
 
 class CloseCode(IntEnum):
@@ -47,14 +48,27 @@ class Position:
 
 
 class Frame:
-    """One frame as text, with its SSE form built at most once however many readers get it."""
+    """One frame as text, with its wire forms (SSE, WebSocket, compressed WebSocket) each built
+    at most once, however many readers get it."""
 
-    __slots__ = ("_sse", "seq", "text")
+    __slots__ = ("_sse", "_ws", "_ws_deflate", "seq", "text")
 
     def __init__(self, seq: int, text: str) -> None:
         self.seq = seq
         self.text = text
         self._sse: bytes | None = None
+        self._ws: bytes | None = None
+        self._ws_deflate: bytes | None = None
+
+    def ws(self) -> bytes:
+        if self._ws is None:
+            self._ws = text_frame(self.text)
+        return self._ws
+
+    def ws_deflate(self) -> bytes:
+        if self._ws_deflate is None:
+            self._ws_deflate = text_frame(self.text, deflate=True)
+        return self._ws_deflate
 
     def sse(self) -> bytes:
         if self._sse is None:
@@ -68,13 +82,15 @@ PONG = '{"type":"pong"}'
 
 def parse_position(since: str | None, epoch: str | None) -> Position:
     """Read `since`/`epoch` from a query string or a Last-Event-ID header."""
-    if since is None or since == "":
-        return Position(None, epoch or None)
-    if not since.isdigit() or len(since) > 16 or int(since) > MAX_SEQ:
-        raise ProtocolError(CloseCode.BAD_QUERY, "since must be a non-negative integer")
-    if epoch is not None and (len(epoch) > 64 or not epoch.isalnum()):
+    epoch = epoch or None  # an empty epoch= means "not given", with or without since
+    if epoch is not None and (len(epoch) > 64 or not (epoch.isascii() and epoch.isalnum())):
         raise ProtocolError(CloseCode.BAD_QUERY, "epoch must be alphanumeric")
-    return Position(int(since), epoch or None)
+    if since is None or since == "":
+        return Position(None, epoch)
+    # isdigit() alone admits "²" or Arabic-Indic digits; only ASCII digits are a seq.
+    if not (since.isascii() and since.isdigit()) or len(since) > 16 or int(since) > MAX_SEQ:
+        raise ProtocolError(CloseCode.BAD_QUERY, "since must be a non-negative integer")
+    return Position(int(since), epoch)
 
 
 def event_body(op: Op, doc_json: str) -> str:
@@ -99,13 +115,19 @@ def snapshot_frame(
 
 
 def parse_event(text: str) -> EventDoc:
+    """Parse an event frame; anything malformed is a ValueError (the hub drops those)."""
     doc: Any = orjson.loads(text)
-    if (
-        not isinstance(doc, dict)
-        or doc.get("type") != "event"
-        or not isinstance(doc.get("seq"), int)
-    ):
+    if not isinstance(doc, dict) or doc.get("type") != "event":
         raise ValueError("not an event frame")
+    if not isinstance(doc.get("seq"), int) or not isinstance(doc.get("epoch"), str):
+        raise ValueError("event frame without seq or epoch")
+    op = doc.get("op")
+    if op not in ("create", "update", "delete", "blog"):
+        raise ValueError(f"event frame with unknown op {op!r}")
+    field = "blog" if op == "blog" else "entry"
+    body = doc.get(field)
+    if not isinstance(body, dict) or (field == "entry" and not isinstance(body.get("id"), str)):
+        raise ValueError(f"{op} event without its {field}")
     ev: EventDoc = doc  # type: ignore[assignment]
     return ev
 

@@ -137,6 +137,12 @@ class Service:
         for _ in range(MAX_ATTEMPTS):
             raw = await self.broker.read_entry(slug, entry_id)
             if raw is None:
+                # A retry of a change that did happen (its answer was lost) finds the entry
+                # gone or changed: the remembered answer is the right reply.
+                if idempotency_key is not None:
+                    earlier = await self.broker.recall(slug, idempotency_key)
+                    if earlier is not None:
+                        return _result(earlier)
                 if await self.broker.read_meta(slug) is None:
                     raise NotFound(f"no blog named {slug!r}")
                 raise NotFound(f"no entry {entry_id!r} in blog {slug!r}")

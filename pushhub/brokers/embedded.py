@@ -157,6 +157,18 @@ class EmbeddedBroker:
             db.execute("DELETE FROM idempotency WHERE expires<=?", (now,))
         return Committed(seq, epoch, c.result, replayed=False)
 
+    async def recall(self, blog: str, idempotency_key: str) -> Committed | None:
+        row = await self._run(
+            lambda: self.db.execute(
+                "SELECT answer FROM idempotency WHERE blog=? AND key=? AND expires>?",
+                (blog, idempotency_key, time.time()),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        seq, epoch, result = str(row[0]).split("|", 2)
+        return Committed(int(seq), epoch, result, replayed=True)
+
     # -- reads --------------------------------------------------------------------------------
 
     async def load(self, blog: str) -> Loaded | None:

@@ -141,6 +141,13 @@ class RedisBroker:
             raise BlogMissing(b)
         raise WriteConflict(b)
 
+    async def recall(self, blog: str, idempotency_key: str) -> Committed | None:
+        raw: Any = await self._call(self.client.get(self.key(blog, "idem:" + idempotency_key)))
+        if raw is None:
+            return None
+        seq, epoch, result = str(raw).split("|", 2)
+        return Committed(int(seq), epoch, result, replayed=True)
+
     # -- reads --------------------------------------------------------------------------------
 
     async def load(self, blog: str) -> Loaded | None:
@@ -239,10 +246,11 @@ class RedisBroker:
     async def _connect(self) -> None:
         ps = self.client.pubsub()
         self._pubsub = ps
+        channels = sorted(self._channels)
         async with asyncio.timeout(self.timeout):
-            await ps.subscribe(self._control, *sorted(self._channels))
+            await ps.subscribe(self._control, *channels)
             # Wait for the confirmations so a resync sees every channel live.
-            expected = len(self._channels) + 1
+            expected = len(channels) + 1
             while expected:
                 msg = await ps.get_message(timeout=self.timeout)
                 if msg is not None and msg["type"] == "subscribe":
