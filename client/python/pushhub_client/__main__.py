@@ -1,0 +1,3 @@
+from pushhub_client.cli import main
+
+raise SystemExit(main())
