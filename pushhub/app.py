@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from types import FrameType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -33,13 +36,25 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """Ready to take readers: the store answers within its timeout."""
     rt: Runtime = request.app.state.runtime
-    try:
-        await rt.broker.ping()
-    except Unavailable as exc:
-        return json_response({"status": "unavailable", "reason": exc.message}, 503)
-    return json_response(
-        {"status": "ready", "store": rt.broker.name, "readers": rt.hub.reader_count}
-    )
+    reason = None
+    if rt.draining:
+        reason = "draining: shutting down"
+    elif rt.hub.stalled_recently(2 * rt.settings.watchdog_interval):
+        reason = "a blog subscription stalled; refilled from the store"
+    else:
+        try:
+            await rt.broker.ping()
+        except Unavailable as exc:
+            reason = exc.message
+    body = {
+        "status": "unavailable" if reason else "ready",
+        "store": rt.broker.name,
+        "readers": rt.hub.reader_count,
+        "stalls": rt.hub.stalls,
+    }
+    if reason:
+        body["reason"] = reason
+    return json_response(body, 503 if reason else 200)
 
 
 async def _pushhub_error(request: Request, exc: Exception) -> Response:
@@ -67,6 +82,27 @@ def _page_routes() -> list[BaseRoute]:
     return page_routes
 
 
+def _drain_on_sigterm(rt: Runtime) -> Callable[[], None]:
+    """Chain onto the SIGTERM handler uvicorn installed: start draining at once, while uvicorn
+    stops accepting and waits for in-flight requests. Returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(sig: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(rt.begin_drain)
+        if callable(previous):
+            previous(sig, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
 def create_app(settings: Settings, secret: str) -> Starlette:
     rt = make_runtime(settings, secret)
 
@@ -74,6 +110,8 @@ def create_app(settings: Settings, secret: str) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await rt.broker.start(rt.hub)
         rt.wire.start()
+        watchdog = asyncio.create_task(rt.hub.watch(settings.watchdog_interval))
+        restore = _drain_on_sigterm(rt)
         demo: asyncio.Task[None] | None = None
         if settings.demo:
             from pushhub.demo import run_demo
@@ -86,6 +124,13 @@ def create_app(settings: Settings, secret: str) -> Starlette:
                 demo.cancel()
                 with contextlib.suppress(BaseException):
                     await demo
+            restore()
+            watchdog.cancel()
+            rt.begin_drain()
+            if rt.drained is not None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(settings.drain_window + 1):
+                        await rt.drained
             await rt.wire.close(1012, "server restarting")
             await rt.hub.close()
             await rt.broker.close()

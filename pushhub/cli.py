@@ -66,7 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_interval,
-        timeout_graceful_shutdown=10,
+        # In-flight publishes finish and readers are closed over the drain window first.
+        timeout_graceful_shutdown=int(settings.drain_window) + 5,
         proxy_headers=False,
     )
     return 0

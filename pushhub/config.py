@@ -37,6 +37,8 @@ class Settings:
     ws_ping_interval: float = 20.0
     sse_heartbeat: float = 15.0
     linger: float = 30.0
+    watchdog_interval: float = 5.0
+    drain_window: float = 5.0
     log_level: str = "info"
     demo: bool = False
 
@@ -64,12 +66,14 @@ class Settings:
             raise ValueError("history_limit must be at least 1")
         if self.wire not in ("fast", "asgi"):
             raise ValueError("wire must be 'fast' or 'asgi'")
-        for name in ("redis_timeout", "ws_ping_interval", "sse_heartbeat"):
+        for name in ("redis_timeout", "ws_ping_interval", "sse_heartbeat", "watchdog_interval"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number of seconds")
-        if not (math.isfinite(self.linger) and self.linger >= 0):
-            raise ValueError("linger must be zero or more seconds")
+        for name in ("linger", "drain_window"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be zero or more seconds")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0-65535")
         for name in ("max_body", "reader_buffer", "reader_buffer_bytes", "reader_max_message"):

@@ -46,6 +46,7 @@ class Channel:
     changed: asyncio.Future[None] | None = None
     linger: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
+    behind: int | None = None  # the store's head when the watchdog last found us behind it
 
     @property
     def live(self) -> BlogReplica:
@@ -63,6 +64,8 @@ class Hub:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.kicked_slow = 0
+        self.stalls = 0
+        self.last_stall: float | None = None
 
     # -- channel lifetime ----------------------------------------------------------------------
 
@@ -216,6 +219,43 @@ class Hub:
             reader.kick(code, reason)
         ch.readers.clear()
         self._spawn(self._unsubscribe(ch.blog))
+
+    # -- watchdog ------------------------------------------------------------------------------
+
+    async def watch(self, interval: float) -> None:
+        """Compare each warm blog's head with the store's. Behind at two checks in a row means
+        the subscription stopped delivering: refill from the store and report the stall, so
+        /readyz turns red and a load balancer drains this node."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            for ch in list(self.channels.values()):
+                if ch.replica is None or ch.syncing:
+                    continue
+                try:
+                    head = await self.broker.head(ch.blog)
+                except Unavailable:
+                    continue  # the store itself is down: /readyz says so through ping
+                replica = ch.replica
+                if head is None or ch.replica is not replica or ch.syncing:
+                    continue
+                seq, epoch = head
+                if epoch == replica.epoch and seq <= replica.head:
+                    ch.behind = None
+                elif ch.behind is not None and (epoch != replica.epoch or replica.head < ch.behind):
+                    log.error("subscription for %s stalled at seq %d (store: %d)",
+                              ch.blog, replica.head, seq)  # fmt: skip
+                    self.stalls += 1
+                    self.last_stall = loop.time()
+                    ch.behind = None
+                    self._start_refill(ch)
+                else:
+                    ch.behind = seq
+
+    def stalled_recently(self, window: float) -> bool:
+        if self.last_stall is None:
+            return False
+        return asyncio.get_running_loop().time() - self.last_stall < window
 
     # -- readers -------------------------------------------------------------------------------
 

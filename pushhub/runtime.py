@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import dataclass
 
 from pushhub.auth import Editor, require_blog, verify
 from pushhub.brokers.base import Broker
 from pushhub.config import Settings
 from pushhub.hub import Hub
+from pushhub.protocol import CloseCode
 from pushhub.service import Service
 from pushhub.wire import WirePool
 
@@ -20,6 +23,29 @@ class Runtime:
     hub: Hub
     service: Service
     wire: WirePool
+    draining: bool = False
+    drained: asyncio.Task[None] | None = None
+
+    def begin_drain(self) -> None:
+        """Stop taking readers and close the ones we have, spread over the drain window, so
+        they do not all land on the other nodes in the same instant."""
+        if self.draining:
+            return
+        self.draining = True
+        self.drained = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        readers = [r for ch in self.hub.channels.values() for r in ch.readers]
+        random.shuffle(readers)
+        if not readers:
+            return
+        batches = max(1, min(len(readers), 50))
+        size = -(-len(readers) // batches)
+        pause = self.settings.drain_window / batches
+        for start in range(0, len(readers), size):
+            for reader in readers[start : start + size]:
+                reader.kick(CloseCode.SERVICE_RESTART, "server restarting; reconnect")
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
 
     def editor(self, authorization: str | None, blog: str | None = None) -> Editor:
         editor = verify(
@@ -38,7 +64,7 @@ def make_broker(settings: Settings) -> Broker:
         return RedisBroker(
             settings.redis_url, prefix=settings.redis_prefix,
             history_limit=settings.history_limit, idempotency_ttl=settings.idempotency_ttl,
-            timeout=settings.redis_timeout,
+            timeout=settings.redis_timeout, health_interval=settings.watchdog_interval,
         )  # fmt: skip
     from pushhub.brokers.embedded import EmbeddedBroker
 

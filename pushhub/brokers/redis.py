@@ -47,6 +47,7 @@ class RedisBroker:
         idempotency_ttl: int,
         timeout: float,
         backoff_cap: float = 5.0,
+        health_interval: float = 5.0,
     ) -> None:
         self.url = url
         self.prefix = prefix
@@ -54,6 +55,7 @@ class RedisBroker:
         self.idempotency_ttl = idempotency_ttl
         self.timeout = timeout
         self.backoff_cap = backoff_cap
+        self.health_interval = health_interval
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             decode_responses=True,
@@ -262,10 +264,23 @@ class RedisBroker:
         assert ps is not None
         listener = self._listener
         assert listener is not None
+        loop = asyncio.get_running_loop()
+        last_heard = loop.time()
+        ping_sent: float | None = None
         while True:
-            msg = await ps.get_message(timeout=30.0)
+            msg = await ps.get_message(timeout=min(1.0, self.timeout))
+            now = loop.time()
             if msg is None:
+                # A silent link may be dead (half-open TCP, frozen server): ping it, and give
+                # up on it if the pong does not come back within the timeout.
+                if ping_sent is not None and now - ping_sent > self.timeout:
+                    raise TimeoutError("redis pub/sub did not answer a ping")
+                if ping_sent is None and now - last_heard > self.health_interval:
+                    await ps.ping()
+                    ping_sent = now
                 continue
+            last_heard = now
+            ping_sent = None
             kind = msg["type"]
             channel = msg["channel"]
             if kind == "message":

@@ -44,6 +44,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     offer = negotiate_deflate(ws.headers.get("sec-websocket-extensions")) if fast else NO_DEFLATE
     headers = [(b"sec-websocket-extensions", offer.response.encode())] if offer.accept else None
     await ws.accept(headers=headers)
+    if rt.draining:
+        await ws.close(CloseCode.SERVICE_RESTART, "server restarting; reconnect")
+        return
     try:
         pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
         ch = await rt.hub.acquire(blog)
@@ -150,6 +153,8 @@ async def sse_endpoint(request: Request) -> Response:
     rt = runtime(request)
     blog = request.path_params["blog"]
     q = request.query_params
+    if rt.draining:
+        raise Unavailable("server restarting; reconnect")
     last_id = request.headers.get("last-event-id")
     pos = position(last_id if last_id else q.get("since"), q.get("epoch"))
     ch = await rt.hub.acquire(blog)

@@ -4,6 +4,7 @@ browser would, and asserts the protocol's promises (snapshot first, seq +1, no d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,3 +99,54 @@ class WsReader:
         if self.ws is not None:
             await self.ws.close()
             self.ws = None
+
+
+class RoamingReader:
+    """A reader that, like a real client, reconnects with since/epoch after any disconnect,
+    trying the given nodes in turn. Records each close code and when it happened."""
+
+    def __init__(self, bases: list[str], blog: str) -> None:
+        self.bases = bases
+        self.blog = blog
+        self.copy = LocalCopy()
+        self.closes: list[tuple[float, int | None]] = []
+        self.connects = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stop = False
+
+    def start(self, first: int = 0) -> None:
+        self._task = asyncio.create_task(self._run(first))
+
+    async def _run(self, first: int) -> None:
+        i = first
+        loop = asyncio.get_running_loop()
+        while not self._stop:
+            base = self.bases[i % len(self.bases)]
+            try:
+                url = ws_url(base, self.blog, self.copy.seq, self.copy.epoch)
+                async with websockets.connect(url, open_timeout=5, close_timeout=1) as ws:
+                    self.connects += 1
+                    async for raw in ws:
+                        self.copy.apply(json.loads(raw))
+                code = ws.close_code
+            except (OSError, TimeoutError, websockets.InvalidHandshake):
+                code = None
+            except websockets.ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else None
+            self.closes.append((loop.time(), code))
+            i += 1
+            await asyncio.sleep(0.05)
+
+    async def until_seq(self, seq: int, timeout: float = 15.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.copy.seq is None or self.copy.seq < seq:
+                if self._task is not None and self._task.done():
+                    self._task.result()  # surfaces an assertion from LocalCopy.apply
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self._stop = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
