@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -21,6 +22,7 @@ from pushhub import __version__
 from pushhub.auth import load_or_create_secret
 from pushhub.config import Settings
 from pushhub.errors import PushhubError, Unavailable
+from pushhub.middleware import LimitsMiddleware
 from pushhub.routes import api, stream
 from pushhub.routes.common import error_response, json_response
 from pushhub.runtime import Runtime, make_runtime
@@ -147,7 +149,12 @@ def create_app(settings: Settings, secret: str) -> Starlette:
         HTTPException: _http_error,
         Exception: _unexpected,
     }
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    middleware = [
+        Middleware(LimitsMiddleware, max_query=settings.max_query, max_headers=settings.max_headers)
+    ]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=middleware
+    )
     app.state.runtime = rt
     app.state.service = rt.service
     return app

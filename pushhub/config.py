@@ -39,6 +39,14 @@ class Settings:
     linger: float = 30.0
     watchdog_interval: float = 5.0
     drain_window: float = 5.0
+    max_readers: int = 100_000
+    ip_max_connections: int = 1000
+    ip_connect_rate: float = 20.0
+    ip_connect_burst: int = 100
+    publish_rate: float = 20.0
+    publish_burst: int = 60
+    max_query: int = 2048
+    max_headers: int = 16384
     log_level: str = "info"
     demo: bool = False
 
@@ -74,9 +82,16 @@ class Settings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be zero or more seconds")
+        for name in ("ip_connect_rate", "publish_rate"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be zero (no limit) or a positive rate")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0-65535")
-        for name in ("max_body", "reader_buffer", "reader_buffer_bytes", "reader_max_message"):
+        for name in (
+            "max_body", "reader_buffer", "reader_buffer_bytes", "reader_max_message",
+            "max_query", "max_headers",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 

@@ -77,6 +77,17 @@ class RateLimited(PushhubError):
         self.retry_after = retry_after
 
 
+class Overloaded(PushhubError):
+    """This node is full: try again later or elsewhere."""
+
+    status = 503
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(PushhubError):
     """The store could not be reached or did not answer in time."""
 

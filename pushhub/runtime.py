@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pushhub.auth import Editor, require_blog, verify
 from pushhub.brokers.base import Broker
 from pushhub.config import Settings
+from pushhub.errors import Overloaded, RateLimited, Unauthorized, Unavailable
 from pushhub.hub import Hub
+from pushhub.limits import ConnectionCounter, RateLimiter
 from pushhub.protocol import CloseCode
 from pushhub.service import Service
 from pushhub.wire import WirePool
@@ -25,6 +27,37 @@ class Runtime:
     wire: WirePool
     draining: bool = False
     drained: asyncio.Task[None] | None = None
+    connect_rate: RateLimiter = field(init=False)
+    publish_rate: RateLimiter = field(init=False)
+    connections: ConnectionCounter = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.connect_rate = RateLimiter(s.ip_connect_rate, s.ip_connect_burst)
+        self.publish_rate = RateLimiter(s.publish_rate, s.publish_burst)
+        self.connections = ConnectionCounter(s.ip_max_connections, s.max_readers)
+
+    def admit_reader(self, ip: str) -> None:
+        """Count a live reader from `ip`, or refuse it; pair with `release_reader`."""
+        if self.draining:
+            raise Unavailable("server restarting; reconnect")
+        now = asyncio.get_running_loop().time()
+        wait = self.connect_rate.take(ip, now)
+        if wait:
+            raise RateLimited("too many new connections from this address", retry_after=wait)
+        why = self.connections.admit(ip)
+        if why is not None:
+            if self.connections.total >= self.settings.max_readers:
+                raise Overloaded(why, retry_after=5)
+            raise RateLimited(why, retry_after=5)
+
+    def release_reader(self, ip: str) -> None:
+        self.connections.release(ip)
+
+    def check_connect_rate(self, ip: str) -> None:
+        wait = self.connect_rate.take(ip, asyncio.get_running_loop().time())
+        if wait:
+            raise RateLimited("too many requests from this address", retry_after=wait)
 
     def begin_drain(self) -> None:
         """Stop taking readers and close the ones we have, spread over the drain window, so
@@ -47,13 +80,21 @@ class Runtime:
                 reader.kick(CloseCode.SERVICE_RESTART, "server restarting; reconnect")
             await asyncio.sleep(pause * random.uniform(0.5, 1.5))
 
-    def editor(self, authorization: str | None, blog: str | None = None) -> Editor:
+    async def editor(self, authorization: str | None, blog: str | None = None) -> Editor:
+        """The editor a write comes from: token valid, not revoked, allowed on this blog, and
+        within its publish rate."""
         editor = verify(
             authorization, self.secret,
             issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience,
         )  # fmt: skip
         if blog is not None:
             require_blog(editor, blog)
+        if editor.token_id is not None and await self.broker.is_revoked(editor.token_id):
+            raise Unauthorized("this token has been revoked")
+        key = editor.token_id or editor.name
+        wait = self.publish_rate.take(key, asyncio.get_running_loop().time())
+        if wait:
+            raise RateLimited("too many writes with this token", retry_after=wait)
         return editor
 
 

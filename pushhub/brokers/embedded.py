@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS entries (
     blog TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (blog, id));
 CREATE TABLE IF NOT EXISTS events (
     blog TEXT NOT NULL, seq INTEGER NOT NULL, frame TEXT NOT NULL, PRIMARY KEY (blog, seq));
+CREATE TABLE IF NOT EXISTS revoked (token_id TEXT PRIMARY KEY, until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
     blog TEXT NOT NULL, key TEXT NOT NULL, answer TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (blog, key));
@@ -230,6 +231,21 @@ class EmbeddedBroker:
 
     async def unsubscribe(self, blog: str) -> None:
         await self._run(lambda: self._subscribed.discard(blog))
+
+    async def revoke(self, token_id: str, until: float) -> None:
+        await self._run(
+            lambda: self.db.execute(
+                "INSERT OR REPLACE INTO revoked (token_id, until) VALUES (?, ?)", (token_id, until)
+            )
+        )
+
+    async def is_revoked(self, token_id: str) -> bool:
+        row = await self._run(
+            lambda: self.db.execute(
+                "SELECT 1 FROM revoked WHERE token_id=? AND until>?", (token_id, time.time())
+            ).fetchone()
+        )
+        return row is not None
 
     async def ping(self) -> None:
         await self._run(lambda: self.db.execute("SELECT 1").fetchone())

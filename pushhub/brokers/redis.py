@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable
 from importlib import resources
 from typing import Any, TypeVar
@@ -188,6 +189,14 @@ class RedisBroker:
         )
         seq, epoch = pair
         return None if seq is None or epoch is None else (int(seq), str(epoch))
+
+    async def revoke(self, token_id: str, until: float) -> None:
+        key = f"{self.prefix}:revoked:{token_id}"
+        await self._call(self.client.set(key, "1", exat=max(int(until) + 1, int(time.time()) + 1)))
+
+    async def is_revoked(self, token_id: str) -> bool:
+        found: Any = await self._call(self.client.exists(f"{self.prefix}:revoked:{token_id}"))
+        return bool(found)
 
     async def ping(self) -> None:
         # Ready means both halves work: commands answer and the subscription is live.

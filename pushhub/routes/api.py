@@ -36,7 +36,7 @@ async def get_blog(request: Request) -> Response:
 async def put_blog(request: Request) -> Response:
     rt = runtime(request)
     blog = request.path_params["blog"]
-    editor = rt.editor(request.headers.get("authorization"), blog)
+    editor = await rt.editor(request.headers.get("authorization"), blog)
     fields = await read_json(request, rt.settings.max_body)
     result = await rt.service.put_blog(
         blog, fields, editor=editor.name, idempotency_key=idempotency_key(request)
@@ -47,7 +47,7 @@ async def put_blog(request: Request) -> Response:
 async def create_entry(request: Request) -> Response:
     rt = runtime(request)
     blog = request.path_params["blog"]
-    editor = rt.editor(request.headers.get("authorization"), blog)
+    editor = await rt.editor(request.headers.get("authorization"), blog)
     fields = await read_json(request, rt.settings.max_body)
     result = await rt.service.create_entry(
         blog, fields, editor=editor.name, idempotency_key=idempotency_key(request)
@@ -58,7 +58,7 @@ async def create_entry(request: Request) -> Response:
 async def update_entry(request: Request) -> Response:
     rt = runtime(request)
     blog = request.path_params["blog"]
-    editor = rt.editor(request.headers.get("authorization"), blog)
+    editor = await rt.editor(request.headers.get("authorization"), blog)
     fields = await read_json(request, rt.settings.max_body)
     result = await rt.service.update_entry(
         blog, request.path_params["entry"], fields,
@@ -70,7 +70,7 @@ async def update_entry(request: Request) -> Response:
 async def delete_entry(request: Request) -> Response:
     rt = runtime(request)
     blog = request.path_params["blog"]
-    editor = rt.editor(request.headers.get("authorization"), blog)
+    editor = await rt.editor(request.headers.get("authorization"), blog)
     result = await rt.service.delete_entry(
         blog, request.path_params["entry"],
         editor=editor.name, idempotency_key=idempotency_key(request),
@@ -81,6 +81,8 @@ async def delete_entry(request: Request) -> Response:
 async def events(request: Request) -> Response:
     """Long-poll: the frames after `since`, waiting up to `wait` seconds for one to exist."""
     rt = runtime(request)
+    if request.client is not None:
+        rt.check_connect_rate(request.client.host)
     q = request.query_params
     pos = position(q.get("since"), q.get("epoch"))
     wait = _wait(q.get("wait"))

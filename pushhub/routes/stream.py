@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from pushhub.errors import NotFound, Unavailable
+from pushhub.errors import NotFound, PushhubError, Unavailable
 from pushhub.hub import Channel
 from pushhub.model import origin_allowed
 from pushhub.protocol import (
@@ -25,7 +25,7 @@ from pushhub.protocol import (
     reader_message,
 )
 from pushhub.readers import Kicked, QueueReader
-from pushhub.routes.common import check_origin, position, runtime
+from pushhub.routes.common import check_origin, error_response, position, runtime
 from pushhub.runtime import Runtime
 from pushhub.transport import abort
 from pushhub.wire import WireReader, can_take_over, take_over
@@ -39,34 +39,50 @@ CLOSE_GRACE = 1.0
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     rt: Runtime = ws.app.state.runtime
+    ip = ws.client.host if ws.client else "?"
+    try:
+        rt.admit_reader(ip)
+    except PushhubError as exc:
+        # Refused before the upgrade: the client sees a plain HTTP status (429/503).
+        await ws.send_denial_response(error_response(exc))
+        return
+    handed_over = False
+    try:
+        handed_over = await _serve_reader(rt, ws)
+    finally:
+        if not handed_over:
+            rt.release_reader(ip)
+
+
+async def _serve_reader(rt: Runtime, ws: WebSocket) -> bool:
+    """Serve one reader; True when its connection now lives on in wire.py (which releases
+    the reader's admission when the connection ends)."""
     blog = ws.path_params["blog"]
     fast = rt.settings.wire == "fast" and can_take_over(ws)
     offer = negotiate_deflate(ws.headers.get("sec-websocket-extensions")) if fast else NO_DEFLATE
     headers = [(b"sec-websocket-extensions", offer.response.encode())] if offer.accept else None
     await ws.accept(headers=headers)
-    if rt.draining:
-        await ws.close(CloseCode.SERVICE_RESTART, "server restarting; reconnect")
-        return
     try:
         pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
         ch = await rt.hub.acquire(blog)
     except ProtocolError as exc:
         await ws.close(exc.code, exc.reason)
-        return
+        return False
     except NotFound:
         await ws.close(CloseCode.UNKNOWN_BLOG, f"no blog named {blog!r}"[:120])
-        return
+        return False
     except Unavailable:
         await ws.close(CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff")
-        return
+        return False
     if not origin_allowed(ch.live.blog, ws.headers.get("origin")):
         rt.hub.release(ch)
         await ws.close(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog")
-        return
+        return False
     transport = take_over(ws) if fast else None
     if transport is not None:
-        _attach_wire(rt, ch, transport, offer, pos)
-        return  # the connection lives on without this task: see wire.py
+        ip = ws.client.host if ws.client else "?"
+        _attach_wire(rt, ch, transport, offer, pos, ip)
+        return True  # the connection lives on without this task: see wire.py
     reader = QueueReader(rt.settings.reader_queue)
     pump: asyncio.Task[None] | None = None
     try:
@@ -80,11 +96,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             pump.cancel()
             with contextlib.suppress(BaseException):
                 await pump
+    return False
 
 
 def _attach_wire(
-    rt: Runtime, ch: Channel, transport: asyncio.Transport, offer: DeflateOffer, pos: Position
-) -> None:
+    rt: Runtime, ch: Channel, transport: asyncio.Transport, offer: DeflateOffer, pos: Position,
+    ip: str,
+) -> None:  # fmt: skip
     reader = WireReader(
         transport, rt.wire, deflate=offer.accept,
         inflate_bits=offer.client_window_bits, inflate_reset=offer.client_no_context,
@@ -93,6 +111,7 @@ def _attach_wire(
     def lost() -> None:
         rt.hub.detach(ch, reader)
         rt.hub.release(ch)
+        rt.release_reader(ip)
 
     reader.on_lost = lost
     transport.set_protocol(reader)
@@ -153,11 +172,15 @@ async def sse_endpoint(request: Request) -> Response:
     rt = runtime(request)
     blog = request.path_params["blog"]
     q = request.query_params
-    if rt.draining:
-        raise Unavailable("server restarting; reconnect")
     last_id = request.headers.get("last-event-id")
     pos = position(last_id if last_id else q.get("since"), q.get("epoch"))
-    ch = await rt.hub.acquire(blog)
+    ip = request.client.host if request.client else "?"
+    rt.admit_reader(ip)
+    try:
+        ch = await rt.hub.acquire(blog)
+    except BaseException:
+        rt.release_reader(ip)
+        raise
     try:
         origin = request.headers.get("origin")
         check_origin(ch.live.blog, origin)
@@ -165,6 +188,7 @@ async def sse_endpoint(request: Request) -> Response:
         rt.hub.attach(ch, reader, pos)
     except BaseException:
         rt.hub.release(ch)
+        rt.release_reader(ip)
         raise
     headers = {
         "Cache-Control": "no-cache",
@@ -190,6 +214,7 @@ async def sse_endpoint(request: Request) -> Response:
         finally:
             rt.hub.detach(ch, reader)
             rt.hub.release(ch)
+            rt.release_reader(ip)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
