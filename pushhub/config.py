@@ -40,8 +40,10 @@ class Settings:
     watchdog_interval: float = 5.0
     drain_window: float = 5.0
     max_readers: int = 100_000
-    ip_max_connections: int = 1000
-    ip_connect_rate: float = 20.0
+    # Off by default: whole newsrooms or mobile carriers share one address; set these for a
+    # public deployment (docs/reliability.md suggests values).
+    ip_max_connections: int = 0
+    ip_connect_rate: float = 0.0
     ip_connect_burst: int = 100
     publish_rate: float = 20.0
     publish_burst: int = 60

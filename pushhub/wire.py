@@ -98,6 +98,14 @@ def take_over(ws: WebSocket) -> asyncio.Transport | None:
     return transport
 
 
+def mark_denied(ws: WebSocket) -> None:
+    """uvicorn 0.54 logs "returned without completing handshake" after a denial response it
+    sent itself; tell it the handshake is settled so refusals don't flood the error log."""
+    proto = _uvicorn_protocol(ws)
+    if proto is not None and getattr(proto, "initial_response", None) is not None:
+        proto.handshake_complete = True
+
+
 class WireReader(asyncio.Protocol):
     """One reader's connection after the handshake: a `ReaderSink` for the hub and the
     asyncio protocol that reads what the reader sends."""

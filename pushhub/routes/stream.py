@@ -28,7 +28,7 @@ from pushhub.readers import Kicked, QueueReader
 from pushhub.routes.common import check_origin, error_response, position, runtime
 from pushhub.runtime import Runtime
 from pushhub.transport import abort
-from pushhub.wire import WireReader, can_take_over, take_over
+from pushhub.wire import WireReader, can_take_over, mark_denied, take_over
 from pushhub.wsframes import DeflateOffer, negotiate_deflate
 
 log = logging.getLogger("pushhub.stream")
@@ -45,6 +45,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except PushhubError as exc:
         # Refused before the upgrade: the client sees a plain HTTP status (429/503).
         await ws.send_denial_response(error_response(exc))
+        mark_denied(ws)
         return
     handed_over = False
     try:

@@ -30,6 +30,16 @@ EVERY_FIELD = {
     "PUSHHUB_WS_PING_INTERVAL": "5.5",
     "PUSHHUB_SSE_HEARTBEAT": "2",
     "PUSHHUB_LINGER": "0.25",
+    "PUSHHUB_WATCHDOG_INTERVAL": "1.5",
+    "PUSHHUB_DRAIN_WINDOW": "0",
+    "PUSHHUB_MAX_READERS": "20000",
+    "PUSHHUB_IP_MAX_CONNECTIONS": "50",
+    "PUSHHUB_IP_CONNECT_RATE": "2.5",
+    "PUSHHUB_IP_CONNECT_BURST": "10",
+    "PUSHHUB_PUBLISH_RATE": "0",
+    "PUSHHUB_PUBLISH_BURST": "5",
+    "PUSHHUB_MAX_QUERY": "4096",
+    "PUSHHUB_MAX_HEADERS": "8192",
     "PUSHHUB_LOG_LEVEL": "debug",
     "PUSHHUB_DEMO": "true",
 }
@@ -50,7 +60,10 @@ def test_every_field_parsed_with_its_type() -> None:
         redis_prefix="news", redis_timeout=0.75, secret="s3cret-from-env",
         jwt_issuer="newsroom", jwt_audience="pushhub", data_dir=Path("/var/lib/pushhub"),
         history_limit=50, idempotency_ttl=3600, max_body=1024, reader_buffer=16,
-        reader_buffer_bytes=65536, wire="asgi", reader_max_message=512, ws_ping_interval=5.5, sse_heartbeat=2.0, linger=0.25,
+        reader_buffer_bytes=65536, wire="asgi", reader_max_message=512, ws_ping_interval=5.5,
+        sse_heartbeat=2.0, linger=0.25, watchdog_interval=1.5, drain_window=0.0,
+        max_readers=20000, ip_max_connections=50, ip_connect_rate=2.5, ip_connect_burst=10,
+        publish_rate=0.0, publish_burst=5, max_query=4096, max_headers=8192,
         log_level="debug", demo=True,
     )  # fmt: skip
     assert isinstance(s.port, int)
