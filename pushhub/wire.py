@@ -257,6 +257,7 @@ class WirePool:
         self.max_message = max_message
         self.ping_interval = ping_interval
         self.readers: set[WireReader] = set()
+        self._attaching: set[asyncio.Task[None]] = set()
         self.loop = asyncio.get_event_loop_policy().get_event_loop()
         self._task: asyncio.Task[None] | None = None
 
@@ -266,6 +267,16 @@ class WirePool:
     def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._keepalive(), name="pushhub-wire-keepalive")
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Keep a reader's attach task referenced (and logged if it fails) until it is done."""
+        self._attaching.add(task)
+        task.add_done_callback(self._attached)
+
+    def _attached(self, task: asyncio.Task[None]) -> None:
+        self._attaching.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("attaching a reader failed", exc_info=task.exception())
 
     def adopt(self, reader: WireReader) -> None:
         self.readers.add(reader)

@@ -68,6 +68,7 @@ def position(since: str | None, epoch: str | None) -> Position:
 
 
 def cors_headers(blog: BlogDoc, origin: str | None) -> dict[str, str]:
+    # Our own pages need no CORS header: the browser only asks for it cross-origin.
     """Read endpoints answer cross-origin pages that the blog allows (embeds)."""
     if origin is None or not origin_allowed(blog, origin):
         return {}
@@ -77,3 +78,11 @@ def cors_headers(blog: BlogDoc, origin: str | None) -> dict[str, str]:
 def check_origin(blog: BlogDoc, origin: str | None) -> None:
     if not origin_allowed(blog, origin):
         raise Forbidden("this blog may not be read from that origin")
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """A blog's own pages (and its iframe) are served by us: their Origin names our Host."""
+    if not origin or not host:
+        return False
+    _, sep, netloc = origin.partition("://")
+    return bool(sep) and netloc.lower() == host.lower()

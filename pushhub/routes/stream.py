@@ -19,13 +19,18 @@ from pushhub.protocol import (
     PONG,
     CloseCode,
     Frame,
-    Position,
     ProtocolError,
     parse_position,
     reader_message,
 )
 from pushhub.readers import Kicked, QueueReader
-from pushhub.routes.common import check_origin, error_response, position, runtime
+from pushhub.routes.common import (
+    check_origin,
+    error_response,
+    position,
+    runtime,
+    same_origin,
+)
 from pushhub.runtime import Runtime
 from pushhub.transport import abort
 from pushhub.wire import WireReader, can_take_over, mark_denied, take_over
@@ -58,32 +63,93 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 async def _serve_reader(rt: Runtime, ws: WebSocket) -> bool:
     """Serve one reader; True when its connection now lives on in wire.py (which releases
     the reader's admission when the connection ends)."""
-    blog = ws.path_params["blog"]
     fast = rt.settings.wire == "fast" and can_take_over(ws)
     offer = negotiate_deflate(ws.headers.get("sec-websocket-extensions")) if fast else NO_DEFLATE
     headers = [(b"sec-websocket-extensions", offer.response.encode())] if offer.accept else None
     await ws.accept(headers=headers)
+    # Take the transport over before anything else awaits: the reader may send right after
+    # the 101, and only our parser knows the deflate we negotiated.
+    transport = take_over(ws) if fast else None
+    if transport is None:
+        await _serve_asgi(rt, ws)
+        return False
+    _serve_wire(rt, ws, transport, offer)
+    return True
+
+
+def _serve_wire(
+    rt: Runtime, ws: WebSocket, transport: asyncio.Transport, offer: DeflateOffer
+) -> None:
+    ip = ws.client.host if ws.client else "?"
+    reader = WireReader(
+        transport, rt.wire, deflate=offer.accept,
+        inflate_bits=offer.client_window_bits, inflate_reset=offer.client_no_context,
+    )  # fmt: skip
+    acquired: list[Channel] = []
+
+    def lost() -> None:
+        for ch in acquired:
+            rt.hub.detach(ch, reader)
+            rt.hub.release(ch)
+        rt.release_reader(ip)
+
+    reader.on_lost = lost
+    transport.set_protocol(reader)
+    rt.wire.adopt(reader)
+    # The rest awaits the hub; it runs as its own task since the endpoint returns now.
+    task = asyncio.create_task(_attach_wire(rt, ws, reader, acquired))
+    rt.wire.track(task)
+
+
+async def _attach_wire(
+    rt: Runtime, ws: WebSocket, reader: WireReader, acquired: list[Channel]
+) -> None:
+    blog = ws.path_params["blog"]
+    try:
+        pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
+        ch = await rt.hub.acquire(blog)
+    except ProtocolError as exc:
+        reader.kick(exc.code, exc.reason)
+        return
+    except NotFound:
+        reader.kick(CloseCode.UNKNOWN_BLOG, f"no blog named {blog!r}"[:120])
+        return
+    except Unavailable:
+        reader.kick(CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff")
+        return
+    if reader.closed:  # left while we were loading the blog
+        rt.hub.release(ch)
+        return
+    acquired.append(ch)
+    if not _origin_ok(ch, ws):
+        reader.kick(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog")
+        return
+    rt.hub.attach(ch, reader, pos)
+
+
+def _origin_ok(ch: Channel, ws: WebSocket) -> bool:
+    origin = ws.headers.get("origin")
+    return origin_allowed(ch.live.blog, origin) or same_origin(origin, ws.headers.get("host"))
+
+
+async def _serve_asgi(rt: Runtime, ws: WebSocket) -> None:
+    blog = ws.path_params["blog"]
     try:
         pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
         ch = await rt.hub.acquire(blog)
     except ProtocolError as exc:
         await ws.close(exc.code, exc.reason)
-        return False
+        return
     except NotFound:
         await ws.close(CloseCode.UNKNOWN_BLOG, f"no blog named {blog!r}"[:120])
-        return False
+        return
     except Unavailable:
         await ws.close(CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff")
-        return False
-    if not origin_allowed(ch.live.blog, ws.headers.get("origin")):
+        return
+    if not _origin_ok(ch, ws):
         rt.hub.release(ch)
         await ws.close(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog")
-        return False
-    transport = take_over(ws) if fast else None
-    if transport is not None:
-        ip = ws.client.host if ws.client else "?"
-        _attach_wire(rt, ch, transport, offer, pos, ip)
-        return True  # the connection lives on without this task: see wire.py
+        return
     reader = QueueReader(rt.settings.reader_queue)
     pump: asyncio.Task[None] | None = None
     try:
@@ -97,27 +163,6 @@ async def _serve_reader(rt: Runtime, ws: WebSocket) -> bool:
             pump.cancel()
             with contextlib.suppress(BaseException):
                 await pump
-    return False
-
-
-def _attach_wire(
-    rt: Runtime, ch: Channel, transport: asyncio.Transport, offer: DeflateOffer, pos: Position,
-    ip: str,
-) -> None:  # fmt: skip
-    reader = WireReader(
-        transport, rt.wire, deflate=offer.accept,
-        inflate_bits=offer.client_window_bits, inflate_reset=offer.client_no_context,
-    )  # fmt: skip
-
-    def lost() -> None:
-        rt.hub.detach(ch, reader)
-        rt.hub.release(ch)
-        rt.release_reader(ip)
-
-    reader.on_lost = lost
-    transport.set_protocol(reader)
-    rt.wire.adopt(reader)
-    rt.hub.attach(ch, reader, pos)
 
 
 async def _pump(ws: WebSocket, reader: QueueReader) -> None:
@@ -184,7 +229,8 @@ async def sse_endpoint(request: Request) -> Response:
         raise
     try:
         origin = request.headers.get("origin")
-        check_origin(ch.live.blog, origin)
+        if not same_origin(origin, request.headers.get("host")):
+            check_origin(ch.live.blog, origin)
         reader = QueueReader(rt.settings.reader_queue)
         rt.hub.attach(ch, reader, pos)
     except BaseException:
