@@ -53,6 +53,7 @@ async def readyz(request: Request) -> Response:
         "store": rt.broker.name,
         "readers": rt.hub.reader_count,
         "stalls": rt.hub.stalls,
+        "divergences": rt.hub.divergences,
     }
     if reason:
         body["reason"] = reason

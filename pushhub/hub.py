@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from pushhub.brokers.base import Broker
 from pushhub.errors import NotFound, Unavailable
+from pushhub.ids import new_epoch
 from pushhub.protocol import CloseCode, Frame, Position, parse_event
 from pushhub.recovery import Live, plan_refill
 from pushhub.replica import BlogReplica, Loaded
@@ -47,6 +48,7 @@ class Channel:
     linger: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
     behind: int | None = None  # the store's head when the watchdog last found us behind it
+    rotating: bool = False
 
     @property
     def live(self) -> BlogReplica:
@@ -65,6 +67,7 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self.kicked_slow = 0
         self.stalls = 0
+        self.divergences = 0
         self.last_stall: float | None = None
 
     # -- channel lifetime ----------------------------------------------------------------------
@@ -149,13 +152,19 @@ class Hub:
     def _feed(self, ch: Channel, frame: str) -> None:
         replica = ch.live
         try:
-            verdict, _ = replica.classify(frame)
+            verdict, seq = replica.classify(frame)
         except (ValueError, KeyError, TypeError):
             log.error("dropping malformed frame on %s: %.200s", ch.blog, frame)
             return
         if verdict is Live.APPLY:
             self._fan_out(ch, replica.apply(frame))
-        elif verdict is not Live.DUPLICATE:
+        elif verdict is Live.DUPLICATE:
+            held = replica.frame_at(seq)
+            if held is not None and held.text != frame:
+                # The same seq and epoch with other content: the store lost events we had
+                # already passed on, and is handing their seqs to new writes.
+                self._diverged(ch, f"seq {seq} came again with other content")
+        else:
             ch.pending.append(frame)
             self._start_refill(ch)
 
@@ -204,6 +213,9 @@ class Hub:
         )  # fmt: skip
         if plan.replace:
             log.warning("replacing %s from the store (epoch or history changed)", ch.blog)
+            if loaded.epoch == replica.epoch and loaded.seq < replica.head:
+                # Same epoch, shorter history: readers elsewhere may hold the lost events.
+                self._diverged(ch, f"the store's head went back to {loaded.seq}")
             ch.replica = BlogReplica(loaded, self.history_limit)
             self._fan_out(ch, ch.replica.snapshot(reset=True))
             return
@@ -240,7 +252,9 @@ class Hub:
                 if head is None or ch.replica is not replica or ch.syncing:
                     continue
                 seq, epoch = head
-                if epoch == replica.epoch and seq <= replica.head:
+                if epoch == replica.epoch and seq < replica.head:
+                    self._diverged(ch, f"the store's head went back to {seq}")
+                elif epoch == replica.epoch and seq == replica.head:
                     ch.behind = None
                 elif ch.behind is not None and (epoch != replica.epoch or replica.head < ch.behind):
                     log.error("subscription for %s stalled at seq %d (store: %d)",
@@ -251,6 +265,29 @@ class Hub:
                     self._start_refill(ch)
                 else:
                     ch.behind = seq
+
+    def _diverged(self, ch: Channel, why: str) -> None:
+        """Readers hold events the store no longer has. Patching cannot fix that: a new epoch
+        makes every node and every reader replace its copy with the store's."""
+        if ch.replica is None or ch.rotating:
+            return
+        log.error("blog %s diverged from the store (%s): starting a new epoch", ch.blog, why)
+        self.divergences += 1
+        ch.rotating = True
+        self._spawn(self._rotate(ch, ch.replica.epoch))
+
+    async def _rotate(self, ch: Channel, epoch: str) -> None:
+        try:
+            delay = 0.05
+            while self.channels.get(ch.blog) is ch:
+                try:
+                    await self.broker.rotate_epoch(ch.blog, epoch, new_epoch())
+                    return  # its frame (another epoch) makes every node refill and reset
+                except Unavailable:
+                    await asyncio.sleep(random.uniform(0, delay))
+                    delay = min(5.0, delay * 2)
+        finally:
+            ch.rotating = False
 
     def stalled_recently(self, window: float) -> bool:
         if self.last_stall is None:

@@ -86,6 +86,11 @@ class BlogReplica:
             frame = self._snapshots[reset] = Frame(self.head, text)
         return frame
 
+    def frame_at(self, seq: int) -> Frame | None:
+        """The event frame with this seq, if we still hold it."""
+        i = seq - self.oldest
+        return self.recent[i] if 0 <= i < len(self.recent) and seq <= self.head else None
+
     def events_after(self, since: int) -> list[Frame]:
         if since >= self.head:
             return []

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -91,6 +92,7 @@ def take_over(ws: WebSocket) -> asyncio.Transport | None:
     if transport.is_closing():
         return None
     proto.stop_keepalive()
+    _cap_send_buffer(transport)
     proto.transport = _DETACHED
     proto.connections.discard(proto)
     if getattr(proto, "read_paused", False):
@@ -104,6 +106,19 @@ def mark_denied(ws: WebSocket) -> None:
     proto = _uvicorn_protocol(ws)
     if proto is not None and getattr(proto, "initial_response", None) is not None:
         proto.handshake_complete = True
+
+
+# The kernel's send buffer autotunes up to megabytes per socket; capping it bounds both the
+# memory a stalled reader can hold and how late it is noticed (PUSHHUB_READER_BUFFER_BYTES
+# counts only what waits above the kernel).
+SOCKET_SEND_BUFFER = 256 * 1024
+
+
+def _cap_send_buffer(transport: asyncio.Transport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
 
 
 class WireReader(asyncio.Protocol):

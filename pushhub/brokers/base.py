@@ -88,6 +88,11 @@ class Broker(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def rotate_epoch(self, blog: str, expected: str, new: str) -> bool:
+        """Start a new epoch (history dropped, a "blog" event published in it) if the blog's
+        epoch is still `expected`: for a store found to have lost acknowledged events."""
+        ...
+
     async def revoke(self, token_id: str, until: float) -> None:
         """Deny the token with this `jti` until the Unix time `until` (its expiry)."""
         ...

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from pushhub.brokers.base import BrokerListener, Change, Committed
 from pushhub.errors import BlogMissing, Unavailable, WriteConflict
-from pushhub.protocol import event_frame
+from pushhub.protocol import event_body, event_frame
 from pushhub.replica import Loaded
 
 T = TypeVar("T")
@@ -231,6 +231,30 @@ class EmbeddedBroker:
 
     async def unsubscribe(self, blog: str) -> None:
         await self._run(lambda: self._subscribed.discard(blog))
+
+    async def rotate_epoch(self, blog: str, expected: str, new: str) -> bool:
+        return await self._run(lambda: self._rotate(blog, expected, new))
+
+    def _rotate(self, blog: str, expected: str, new: str) -> bool:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT meta, seq, epoch FROM blogs WHERE slug=?", (blog,)).fetchone()
+            if row is None or row[2] != expected:
+                db.execute("ROLLBACK")
+                return False
+            seq = int(row[1]) + 1
+            frame = event_frame(seq, new, event_body("blog", str(row[0])))
+            db.execute("UPDATE blogs SET seq=?, epoch=? WHERE slug=?", (seq, new, blog))
+            db.execute("DELETE FROM events WHERE blog=?", (blog,))
+            db.execute("INSERT INTO events (blog, seq, frame) VALUES (?, ?, ?)", (blog, seq, frame))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        if blog in self._subscribed and self._loop is not None and self._listener is not None:
+            self._loop.call_soon_threadsafe(self._listener.on_message, blog, frame)
+        return True
 
     async def revoke(self, token_id: str, until: float) -> None:
         await self._run(

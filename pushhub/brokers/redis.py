@@ -34,6 +34,7 @@ log = logging.getLogger("pushhub.redis")
 T = TypeVar("T")
 
 _COMMIT_LUA = resources.files("pushhub").joinpath("lua/commit.lua").read_text()
+_ROTATE_LUA = resources.files("pushhub").joinpath("lua/rotate_epoch.lua").read_text()
 
 
 class RedisBroker:
@@ -66,6 +67,7 @@ class RedisBroker:
             health_check_interval=0,
         )
         self._commit = self.client.register_script(_COMMIT_LUA)
+        self._rotate = self.client.register_script(_ROTATE_LUA)
         self._listener: BrokerListener | None = None
         self._channels: set[str] = set()
         self._pending: dict[str, asyncio.Future[None]] = {}
@@ -189,6 +191,13 @@ class RedisBroker:
         )
         seq, epoch = pair
         return None if seq is None or epoch is None else (int(seq), str(epoch))
+
+    async def rotate_epoch(self, blog: str, expected: str, new: str) -> bool:
+        keys = [self.key(blog, p) for p in ("meta", "seq", "epoch", "history")]
+        done: Any = await self._call(
+            self._rotate(keys=keys, args=[expected, new, self.channel(blog)])
+        )
+        return bool(done)
 
     async def revoke(self, token_id: str, until: float) -> None:
         key = f"{self.prefix}:revoked:{token_id}"

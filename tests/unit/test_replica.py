@@ -327,3 +327,13 @@ def test_catch_up_after_applying_from_any_snapshot_point(data: st.DataObject) ->
     else:
         assert got == [r.snapshot(reset=True)]
     assert r.oldest == max(1, n - limit + 1)
+
+
+def test_frame_at_returns_held_frames_only() -> None:
+    r = fresh(history_limit=3)
+    texts = [create(seq, entry(seq)) for seq in range(2, 7)]
+    for text in texts:
+        r.apply(text)
+    # Seqs 4..6 are held (history limit 3); older and future ones are not.
+    assert [r.frame_at(s).text for s in (4, 5, 6)] == texts[2:]  # type: ignore[union-attr]
+    assert r.frame_at(3) is None and r.frame_at(7) is None and r.frame_at(0) is None

@@ -1,0 +1,68 @@
+"""A Redis that loses acknowledged events (appendfsync everysec and a crash, or a failover to
+a replica that was behind) hands their seqs to new writes. Nodes must notice and move every
+reader to a new epoch rather than keep a copy that silently differs from the store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from tests.support.api import Editor
+from tests.support.readers import WsReader
+from tests.support.servers import PushhubProcess, RedisProcess
+
+pytestmark = pytest.mark.slow
+
+
+def _aof(redis: RedisProcess) -> Path:
+    (incr,) = (redis.dir / "appendonlydir").glob("*.incr.aof")
+    return incr
+
+
+async def test_lost_acknowledged_events_move_everyone_to_a_new_epoch(
+    redis_proc: RedisProcess, tmp_path: Path, token: str
+) -> None:
+    env = {"PUSHHUB_WATCHDOG_INTERVAL": "0.5", "PUSHHUB_REDIS_TIMEOUT": "1"}
+    a = PushhubProcess(tmp_path / "a", redis_url=redis_proc.url, extra_env=env).start()
+    editor_a = Editor(a.url, token)
+    b: PushhubProcess | None = None
+    try:
+        await editor_a.blog("live")
+        reader = await WsReader(a.ws_url, "live").connect()
+        await reader.recv()
+        kept = await editor_a.publish("live", "kept")
+        size_then = _aof(redis_proc).stat().st_size
+        for i in range(3):
+            lost = await editor_a.publish("live", f"acknowledged, then lost {i}")
+        await reader.until_seq(lost["seq"])
+        # Redis dies and comes back without the last three acknowledged writes.
+        redis_proc.kill()
+        with _aof(redis_proc).open("r+b") as f:
+            f.truncate(size_then)
+        redis_proc.start()
+        b = PushhubProcess(tmp_path / "b", redis_url=redis_proc.url, extra_env=env).start()
+        editor_b = Editor(b.url, token)
+        for i in range(3):
+            await editor_b.publish("live", f"new write {i}")
+        async with asyncio.timeout(20):
+            while True:
+                state = await editor_b.state("live")
+                copy = reader.copy
+                moved = state["epoch"] != kept["epoch"] and copy.epoch == state["epoch"]
+                if moved and copy.seq == state["seq"]:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await reader.recv(timeout=0.5)
+        assert reader.copy.resets >= 1
+        assert reader.copy.entries == {e["id"]: e for e in state["entries"]}
+        assert (await editor_a.http.get("/readyz")).json()["divergences"] >= 1
+        await reader.close()
+        await editor_b.aclose()
+    finally:
+        await editor_a.aclose()
+        a.kill()
+        if b is not None:
+            b.kill()
