@@ -53,11 +53,6 @@ class TooLarge(PushhubError):
     code = "too_large"
 
 
-class UnsupportedMediaType(PushhubError):
-    status = 415
-    code = "unsupported_media_type"
-
-
 class Invalid(PushhubError):
     """A field failed validation; `field` names it (dotted for nested fields)."""
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from pushhub.brokers.base import Broker
 from pushhub.errors import NotFound, Unavailable
 from pushhub.ids import new_epoch
+from pushhub.model import valid_slug
 from pushhub.protocol import CloseCode, Frame, Position, parse_event
 from pushhub.recovery import Live, plan_refill
 from pushhub.replica import BlogReplica, Loaded
@@ -74,6 +75,8 @@ class Hub:
 
     async def acquire(self, blog: str) -> Channel:
         """The blog's channel, warm (replica loaded, subscription live). Release it when done."""
+        if not valid_slug(blog):  # never a store call, lock or subscription for such a name
+            raise NotFound(f"no blog named {blog[:80]!r}")
         ch = self.channels.get(blog)
         if ch is None:
             ch = Channel(blog, asyncio.get_running_loop().create_future())
@@ -112,6 +115,14 @@ class Hub:
         async with self._lock(blog):
             with contextlib.suppress(Unavailable):
                 await self.broker.unsubscribe(blog)
+        self._forget_lock(blog)
+
+    def _forget_lock(self, blog: str) -> None:
+        # Locks live only while a blog is warm or changing: names asked for once and never
+        # again (unknown blogs above all) must not pile up.
+        lock = self._locks.get(blog)
+        if lock is not None and not lock.locked() and blog not in self.channels:
+            del self._locks[blog]
 
     async def _warm(self, ch: Channel) -> None:
         # The lock orders this subscribe after the unsubscribe of an expired channel of the blog.
@@ -127,7 +138,13 @@ class Hub:
                 with contextlib.suppress(Unavailable):
                     await self.broker.unsubscribe(ch.blog)
                 ch.ready.set_exception(exc)
-                return
+                failed = True
+            else:
+                failed = False
+        if failed:
+            self._forget_lock(ch.blog)
+            return
+        assert loaded is not None
         ch.replica = BlogReplica(loaded, self.history_limit)
         self._drain(ch)
         ch.ready.set_result(None)

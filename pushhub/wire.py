@@ -43,6 +43,8 @@ from pushhub.wsframes import (
 log = logging.getLogger("pushhub.wire")
 
 CHECKED_UVICORN_PROTOCOL = "WebSocketsSansIOProtocol"
+# Readers send tiny messages; more pieces than this is abuse, not fragmentation.
+MAX_FRAGMENTS = 16
 CLOSE_GRACE = 1.0
 PONG_FRAME = Frame(0, PONG)
 
@@ -126,6 +128,7 @@ class WireReader(asyncio.Protocol):
     asyncio protocol that reads what the reader sends."""
 
     __slots__ = (
+        "_frag_size",
         "_fragments",
         "_inflater",
         "_rsv1_first",
@@ -156,6 +159,7 @@ class WireReader(asyncio.Protocol):
         self.inflate_reset = inflate_reset
         self._inflater: Any = None  # made on the first compressed message: readers rarely send
         self._fragments: list[bytes] | None = None
+        self._frag_size = 0
         self._rsv1_first = False
         self.buf = bytearray()
         self.closing = False
@@ -206,13 +210,15 @@ class WireReader(asyncio.Protocol):
 
     def _handle(self, opcode: int, fin: bool, rsv1: bool, payload: bytes) -> None:
         if opcode == OP_PING:
+            # A reader that pings but never reads must not grow our buffer without bound.
+            if self.transport.get_write_buffer_size() > self.limit:
+                raise FrameError(1008, "pinging without reading")
             self.transport.write(encode_frame(OP_PONG, payload))
         elif opcode == OP_PONG:
             pass
         elif opcode == OP_CLOSE:
             self.closing = True
-            code = payload[:2] if len(payload) >= 2 else b""
-            self.transport.write(encode_frame(OP_CLOSE, code))
+            self.transport.write(encode_frame(OP_CLOSE, _close_reply(payload)))
             self.transport.close()
         elif opcode in (OP_TEXT, OP_BINARY):
             if self._fragments is not None:
@@ -223,13 +229,17 @@ class WireReader(asyncio.Protocol):
                 self._message(payload, rsv1)
             else:
                 self._fragments = [payload]
+                self._frag_size = len(payload)
                 self._rsv1_first = rsv1
         elif opcode == OP_CONT:
             if self._fragments is None:
                 raise FrameError(1002, "continuation without a message")
             self._fragments.append(payload)
-            if sum(map(len, self._fragments)) > self.max_message:
+            self._frag_size += len(payload)
+            if self._frag_size > self.max_message:
                 raise FrameError(1009, "message too big")
+            if len(self._fragments) > MAX_FRAGMENTS:
+                raise FrameError(1008, "too many fragments")
             if fin:
                 parts, self._fragments = self._fragments, None
                 self._message(b"".join(parts), self._rsv1_first)
@@ -262,6 +272,23 @@ class WireReader(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         return False
+
+
+def _close_reply(payload: bytes) -> bytes:
+    """Echo a valid close code (RFC 6455 7.4); answer anything else with 1002."""
+    if not payload:
+        return b""
+    if len(payload) >= 2:
+        code = int.from_bytes(payload[:2], "big")
+        valid = code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011)
+        valid = valid or 3000 <= code <= 4999
+        try:
+            payload[2:].decode()
+        except UnicodeDecodeError:
+            return (1007).to_bytes(2, "big")
+        if valid:
+            return payload[:2]
+    return (1002).to_bytes(2, "big")
 
 
 class WirePool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from pushhub.errors import BadRequest, Forbidden, Invalid, PushhubError, TooLarge
@@ -38,10 +38,14 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise TooLarge(f"request body over the limit of {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise TooLarge(f"request body over the limit of {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise TooLarge(f"request body over the limit of {limit} bytes")
+    except ClientDisconnect:
+        # The client left mid-body: nothing to answer and nothing was written.
+        raise BadRequest("the client disconnected before sending the whole body") from None
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

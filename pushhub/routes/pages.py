@@ -517,7 +517,8 @@ async def embed_frame(request: Request) -> Response:
     if view is None:
         return _html_response(render_not_found(slug), 404, "*")
     raw_max = request.query_params.get("max", "")
-    max_entries = int(raw_max) if raw_max.isdigit() else FRAME_MAX_DEFAULT
+    ok = raw_max.isascii() and raw_max.isdigit() and len(raw_max) <= 6  # "²" is a digit too
+    max_entries = int(raw_max) if ok else FRAME_MAX_DEFAULT
     max_entries = min(max(max_entries, 1), 100)
     theme = request.query_params.get("theme", "auto")
     theme = theme if theme in _THEMES else "auto"
