@@ -146,3 +146,107 @@ def test_xss_payloads_never_run_in_the_widget_or_the_iframe(
     assert frame.locator("#ph-feed").evaluate(AUDIT) == []
     expect(page.locator("#w0 .title")).to_have_text(TEXT)
     expect(page.locator("#w0 .ph-author").first).to_have_text(TEXT)
+
+
+# Vectors aimed at plain-text fields and at the places they are written into: attributes,
+# the page's JSON-LD <script>, templating, URLs. With BODIES this makes 50+.
+TEXT_VECTORS = [
+    f"</script><script>{RUN}</script>",
+    f'</script><img src=x onerror="{RUN}">',
+    f'"}}]</script><script>{RUN}</script>',
+    f"' onmouseover='{RUN}' x='",
+    f'" onfocus="{RUN}" autofocus="',
+    f"<style>@import 'javascript:{RUN}';</style>",
+    f"{{{{constructor.constructor('{RUN}')()}}}}",
+    f"${{{RUN}}}",
+    f"<a href=javascript:{RUN}>x</a>",
+    f"<img src=x:alert(1) onerror={RUN}//",
+    f"<svg><script>{RUN}</script></svg>",
+    f"<!--<img src=--><img src=x onerror={RUN}//>",
+    f"<textarea></textarea><img src=x onerror={RUN}>",
+    f"<title></title><img src=x onerror={RUN}>",
+    f"&lt;img src=x onerror={RUN}&gt;",
+    f"<img src=x onerror&#61;{RUN}>",
+    f"\u202e<img src=x onerror={RUN}>",
+    f"<marquee onstart={RUN}>m</marquee>",
+    f"<isindex action=javascript:{RUN} type=image>",
+    f"<keygen autofocus onfocus={RUN}>",
+    f"<audio src=x onerror={RUN}>",
+    f"<embed src=javascript:{RUN}>",
+    f"<link rel=import href=javascript:{RUN}>",
+    f"<select autofocus onfocus={RUN}>",
+    f"<xss id=x tabindex=1 onfocusin={RUN}></xss>",
+    f"<a id=x tabindex=1 onbeforeactivate={RUN}></a>",
+    f"javascript:{RUN}",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+]
+VECTORS = BODIES + TEXT_VECTORS
+BAD_IMAGE_URLS = [
+    f"javascript:{RUN}",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "//evil.example/x.png",
+    " javascript:alert(1)",
+    "jav\tascript:alert(1)",
+]
+
+
+def test_fifty_vectors_through_every_field_never_run(
+    node: PushhubProcess,
+    publisher: Publisher,
+    slug: str,
+    host_site: HostSite,
+    open_page: PageFactory,
+) -> None:
+    assert len(VECTORS) >= 50
+    for url in BAD_IMAGE_URLS:
+        r = publisher.http.post(
+            f"/api/blogs/{slug}/entries", json={"body": "x", "image": {"url": url}}
+        )
+        assert r.status_code in (404, 422), (url, r.status_code)
+    publisher.blog(slug, title="Safe start", summary="Safe start")
+    url = host_site.put(
+        f"{slug}.html", widget_page(node.url, [{"pushhub-blog": slug, "max-entries": "100"}])
+    )
+    live_page, live_watch = open_page()
+    live_page.goto(f"{node.url}/blogs/{slug}")
+    expect(live_page.locator("#ph-conn")).to_have_attribute("data-state", "live")
+    widget, widget_watch = open_page()
+    widget.goto(url)
+    expect(widget.locator("#w0 .conn")).to_have_attribute("data-state", "live")
+    for i, v in enumerate(VECTORS):
+        publisher.publish(
+            slug, v, title=v[:300], author=v[:120],
+            image={"url": f"https://img.example/{i}.png", "caption": v[:1000], "credit": v[:300]},
+        )  # fmt: skip
+        publisher.blog(slug, title=v[:300], summary=v)
+    expect(live_page.locator("article.ph-entry")).to_have_count(len(VECTORS))
+    expect(widget.locator("#w0 article.ph-entry")).to_have_count(len(VECTORS))
+    expect(live_page.locator("h1")).to_have_text(VECTORS[-1])
+    # The server-rendered page, with every vector in its HTML and its JSON-LD.
+    rendered, rendered_watch = open_page()
+    rendered.goto(f"{node.url}/blogs/{slug}")
+    expect(rendered.locator("article.ph-entry")).to_have_count(len(VECTORS))
+    frame_page, frame_watch = open_page()
+    frame_page.goto(f"{node.url}/embed/{slug}?max=100")
+    expect(frame_page.locator("article.ph-entry")).to_have_count(len(VECTORS))
+    for page, watch in (
+        (live_page, live_watch), (widget, widget_watch),
+        (rendered, rendered_watch), (frame_page, frame_watch),
+    ):  # fmt: skip
+        assert_nothing_ran(page, watch)
+    for page in (live_page, rendered, frame_page):
+        assert page.evaluate(AUDIT, page.query_selector("#ph-feed")) == []
+        # No script element beyond our own files and the two data blocks (JSON-LD, state):
+        # a breakout out of either would add one with no type and no src.
+        scripts = page.evaluate("() => [...document.scripts].map(s => [s.type, s.src])")
+        for kind, src in scripts:
+            data_block = kind in ("application/ld+json", "application/json") and not src
+            assert data_block or src.startswith(f"{node.url}/static/"), scripts
+    assert (
+        widget.evaluate(AUDIT, widget.evaluate_handle("document.querySelector('#w0').shadowRoot"))
+        == []
+    )
+    entry = rendered.locator("article.ph-entry").first
+    expect(entry.locator(".ph-title")).to_have_text(VECTORS[-1][:300])
+    expect(entry.locator(".ph-caption")).to_have_text(VECTORS[-1])
