@@ -61,3 +61,11 @@ async def editor(server: PushhubProcess, token: str) -> AsyncIterator[Editor]:
         yield client
     finally:
         await client.aclose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Playwright's sync API keeps an event loop marked running in this thread for as long as it
+    # lives (a session fixture), and asyncio tests cannot share the thread with it: run every
+    # browser test last.
+    browser_dir = Path(__file__).parent / "browser"
+    items.sort(key=lambda item: browser_dir in item.path.parents)
