@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pushhub.auth import issue_token, load_or_create_secret
 from pushhub.config import Settings, env_name
@@ -19,23 +20,29 @@ def _duration(text: str) -> int:
     return int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 
-def _secret(settings: Settings) -> tuple[str, bool]:
-    if settings.secret:
-        return settings.secret, False
-    return load_or_create_secret(settings.data_dir)
+class _Usage(Exception):
+    """A problem with the configuration: one line on stderr and exit code 2, no traceback."""
+
+
+def _configured(**overrides: Any) -> tuple[Settings, str, bool]:
+    """Settings from the environment (and flags), and the signing secret: configured, or the
+    one kept in the data directory (True when it was just made)."""
+    try:
+        settings = Settings.from_env(**overrides)
+        if settings.secret:
+            return settings, settings.secret, False
+        secret, created = load_or_create_secret(settings.data_dir)
+    except (ValueError, OSError) as exc:
+        raise _Usage(str(exc)) from None
+    return settings, secret, created
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    try:
-        settings = Settings.from_env(
-            host=args.host, port=args.port, workers=args.workers, demo=args.demo or None
-        )
-    except ValueError as exc:
-        print(f"pushhub: {exc}", file=sys.stderr)
-        return 2
-    secret, created = _secret(settings)
+    settings, secret, created = _configured(
+        host=args.host, port=args.port, workers=args.workers, demo=args.demo or None
+    )
     store = (
         f"redis at {settings.redis_url}"
         if settings.redis_url
@@ -74,12 +81,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env()
-    except ValueError as exc:
-        print(f"pushhub: {exc}", file=sys.stderr)
-        return 2
-    secret, _ = _secret(settings)
+    settings, secret, _ = _configured()
     print(
         issue_token(
             secret,
@@ -100,12 +102,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
     import jwt
 
-    try:
-        settings = Settings.from_env()
-    except ValueError as exc:
-        print(f"pushhub: {exc}", file=sys.stderr)
-        return 2
-    secret, _ = _secret(settings)
+    settings, secret, _ = _configured()
     if args.token.count(".") == 2:
         try:
             claims = jwt.decode(
@@ -183,5 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except _Usage as exc:
+        print(f"pushhub: {exc}", file=sys.stderr)
+        return 2
     return code

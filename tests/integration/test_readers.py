@@ -282,3 +282,18 @@ async def test_sse_sends_heartbeats(tmp_path: Path, token: str) -> None:
     finally:
         await editor.aclose()
         node.kill()
+
+
+def test_unusable_secret_file_is_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in PushhubProcess(tmp_path).env().items() if k != "PUSHHUB_SECRET"}
+    (tmp_path / "secret").write_text("\n")
+    for args in (["serve", "--port", "1"], ["token", "create"]):
+        r = subprocess.run(
+            [sys.executable, "-m", "pushhub", *args], env=env, capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+        assert r.returncode == 2, r.stderr
+        assert "no usable secret" in r.stderr and "Traceback" not in r.stderr
