@@ -102,6 +102,16 @@ def take_over(ws: WebSocket) -> asyncio.Transport | None:
     return transport
 
 
+def abort(ws: WebSocket) -> bool:
+    """Cut a connection still served by uvicorn (the ASGI path): ASGI has no abort, and
+    uvicorn's close waits for a buffer that a stalled peer never drains."""
+    proto = _uvicorn_protocol(ws)
+    if proto is None:
+        return False
+    proto.transport.abort()
+    return True
+
+
 def mark_denied(ws: WebSocket) -> None:
     """uvicorn 0.54 logs "returned without completing handshake" after a denial response it
     sent itself; tell it the handshake is settled so refusals don't flood the error log."""

@@ -18,7 +18,6 @@ from pushhub.routes.common import (
     position,
     read_json,
     runtime,
-    same_origin,
 )
 
 MAX_WAIT = 30.0
@@ -90,8 +89,7 @@ async def events(request: Request) -> Response:
     ch = await rt.hub.acquire(request.path_params["blog"])
     try:
         headers = cors_headers(ch.live.blog, _origin(request))
-        if not same_origin(_origin(request), request.headers.get("host")):
-            check_origin(ch.live.blog, _origin(request))
+        check_origin(ch.live.blog, request.headers)
         frames = ch.live.catch_up(pos)
         if not frames and wait > 0 and pos.since is not None:
             with contextlib.suppress(TimeoutError):

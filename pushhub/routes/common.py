@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -79,8 +80,14 @@ def cors_headers(blog: BlogDoc, origin: str | None) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def check_origin(blog: BlogDoc, origin: str | None) -> None:
-    if not origin_allowed(blog, origin):
+def reader_origin_ok(blog: BlogDoc, headers: Mapping[str, str]) -> bool:
+    """The blog allows the page's origin, or the page is one of our own (its iframe, say)."""
+    origin = headers.get("origin")
+    return origin_allowed(blog, origin) or same_origin(origin, headers.get("host"))
+
+
+def check_origin(blog: BlogDoc, headers: Mapping[str, str]) -> None:
+    if not reader_origin_ok(blog, headers):
         raise Forbidden("this blog may not be read from that origin")
 
 

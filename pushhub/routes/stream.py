@@ -14,11 +14,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from pushhub.errors import NotFound, PushhubError, Unavailable
 from pushhub.hub import Channel
-from pushhub.model import origin_allowed
 from pushhub.protocol import (
     PONG,
     CloseCode,
     Frame,
+    Position,
     ProtocolError,
     parse_position,
     reader_message,
@@ -28,12 +28,11 @@ from pushhub.routes.common import (
     check_origin,
     error_response,
     position,
+    reader_origin_ok,
     runtime,
-    same_origin,
 )
 from pushhub.runtime import Runtime
-from pushhub.transport import abort
-from pushhub.wire import WireReader, can_take_over, mark_denied, take_over
+from pushhub.wire import WireReader, abort, can_take_over, mark_denied, take_over
 from pushhub.wsframes import DeflateOffer, negotiate_deflate
 
 log = logging.getLogger("pushhub.stream")
@@ -101,55 +100,46 @@ def _serve_wire(
     rt.wire.track(task)
 
 
-async def _attach_wire(
-    rt: Runtime, ws: WebSocket, reader: WireReader, acquired: list[Channel]
-) -> None:
+async def _open(rt: Runtime, ws: WebSocket) -> tuple[Position, Channel] | tuple[int, str]:
+    """The reader's position and its blog's warm channel, or the close code and reason that
+    refuse it. Both WebSocket paths use it."""
     blog = ws.path_params["blog"]
     try:
         pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
         ch = await rt.hub.acquire(blog)
     except ProtocolError as exc:
-        reader.kick(exc.code, exc.reason)
-        return
+        return exc.code, exc.reason
     except NotFound:
-        reader.kick(CloseCode.UNKNOWN_BLOG, f"no blog named {blog!r}"[:120])
-        return
+        return CloseCode.UNKNOWN_BLOG, f"no blog named {blog!r}"[:120]
     except Unavailable:
-        reader.kick(CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff")
+        return CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff"
+    if not reader_origin_ok(ch.live.blog, ws.headers):
+        rt.hub.release(ch)
+        return CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog"
+    return pos, ch
+
+
+async def _attach_wire(
+    rt: Runtime, ws: WebSocket, reader: WireReader, acquired: list[Channel]
+) -> None:
+    opened = await _open(rt, ws)
+    if isinstance(opened[1], str):
+        reader.kick(int(opened[0]), opened[1])
         return
+    pos, ch = opened
     if reader.closed:  # left while we were loading the blog
         rt.hub.release(ch)
         return
     acquired.append(ch)
-    if not _origin_ok(ch, ws):
-        reader.kick(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog")
-        return
     rt.hub.attach(ch, reader, pos)
 
 
-def _origin_ok(ch: Channel, ws: WebSocket) -> bool:
-    origin = ws.headers.get("origin")
-    return origin_allowed(ch.live.blog, origin) or same_origin(origin, ws.headers.get("host"))
-
-
 async def _serve_asgi(rt: Runtime, ws: WebSocket) -> None:
-    blog = ws.path_params["blog"]
-    try:
-        pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
-        ch = await rt.hub.acquire(blog)
-    except ProtocolError as exc:
-        await ws.close(exc.code, exc.reason)
+    opened = await _open(rt, ws)
+    if isinstance(opened[1], str):
+        await ws.close(int(opened[0]), opened[1])
         return
-    except NotFound:
-        await ws.close(CloseCode.UNKNOWN_BLOG, f"no blog named {blog!r}"[:120])
-        return
-    except Unavailable:
-        await ws.close(CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff")
-        return
-    if not _origin_ok(ch, ws):
-        rt.hub.release(ch)
-        await ws.close(CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog")
-        return
+    pos, ch = opened
     reader = QueueReader(rt.settings.reader_queue)
     pump: asyncio.Task[None] | None = None
     try:
@@ -229,8 +219,7 @@ async def sse_endpoint(request: Request) -> Response:
         raise
     try:
         origin = request.headers.get("origin")
-        if not same_origin(origin, request.headers.get("host")):
-            check_origin(ch.live.blog, origin)
+        check_origin(ch.live.blog, request.headers)
         reader = QueueReader(rt.settings.reader_queue)
         rt.hub.attach(ch, reader, pos)
     except BaseException:
