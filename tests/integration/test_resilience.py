@@ -136,6 +136,10 @@ async def test_stalled_subscription_turns_readyz_red_and_readers_still_get_event
     editor_a, editor_b = Editor(a.url, token), Editor(b.url, token)
     try:
         await editor_b.blog("live")
+        # As a load balancer would: readers go to node A once its subscription is up.
+        async with asyncio.timeout(15):
+            while (await editor_a.http.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.1)
         reader = await WsReader(a.ws_url, "live").connect()
         await reader.recv()
         proxy.stall_pubsub = True
