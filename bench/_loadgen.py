@@ -9,6 +9,9 @@ one JSON object per line:
     stdin   {"cmd": "finish"}
     stdout  {"phase": "result", ...}      counts and latency summaries; then it exits
 
+Between "drained" and "finish", storm mode (bench.storm) adds "drop" and "resume": see
+bench._storm_load.
+
 Each reader expects the M events after its snapshot's seq and counts, by seq, what is lost,
 duplicated or out of order. Latency is arrival time minus the send time written in the body.
 """
@@ -367,13 +370,34 @@ async def run(args: argparse.Namespace) -> int:
         if cmd is None or cmd.get("cmd") != "drain":
             return 3
         await load.drain(float(cmd.get("timeout_s", 30.0)))
-        cmd = await commands.next(args.wait_timeout)
-        if cmd is None or cmd.get("cmd") != "finish":
+        if not await after_drain(load, commands, tasks):
             return 3
     finally:
         await load.close_all(tasks)
     emit(load.result())
     return 0
+
+
+async def after_drain(load: Load, commands: Commands, tasks: list[asyncio.Task[None]]) -> bool:
+    """Serve commands up to "finish" (True); storm mode adds "drop" and "resume" (see
+    bench._storm_load). False on anything else, or when stdin closed or went quiet."""
+    # Imported here: the storm module builds on this one.
+    from bench._storm_load import Storm
+
+    storm: Storm | None = None
+    while True:
+        cmd = await commands.next(load.args.wait_timeout)
+        name = cmd.get("cmd") if cmd is not None else None
+        if cmd is None or name == "finish":
+            return cmd is not None
+        if name == "drop" and storm is None:
+            storm = Storm(load)
+            emit({"phase": "dropped", "readers": storm.drop()})
+        elif name == "resume" and storm is not None and not storm.started_ns:
+            await storm.resume(int(cmd["missed"]), float(cmd.get("timeout_s", 60.0)))
+            tasks.extend(storm.tasks)
+        else:
+            return False
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
