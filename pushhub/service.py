@@ -4,6 +4,8 @@ compare-and-set write loop against the broker, and reads served from the hub's r
 
 from __future__ import annotations
 
+import asyncio
+import random
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +23,14 @@ from pushhub.protocol import event_body
 
 # Compare-and-set retries before answering 409: only many editors hammering one entry get there.
 MAX_ATTEMPTS = 8
+# Losers of a compare-and-set wait a random while before reading again; without it the same
+# racers collide again in lock step, and ten concurrent edits of one entry could use up eight
+# attempts (each round has one winner).
+BACKOFF_BASE = 0.002
+
+
+async def _after_conflict(attempt: int) -> None:
+    await asyncio.sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +89,7 @@ class Service:
         if not model.valid_slug(slug):
             raise Invalid("slug", "must be 1-64 characters of a-z, 0-9 and -")
         key = idempotency_key or secrets.token_hex(16)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             raw = await self.broker.read_meta(slug)
             current = None if raw is None else cast(BlogDoc, orjson.loads(raw))
             blog = model.put_blog(slug, current, fields)
@@ -93,7 +103,7 @@ class Service:
             try:
                 return _result(await self.broker.commit(change))
             except WriteConflict:
-                continue
+                await _after_conflict(attempt)
         raise Conflict(f"blog {slug!r} is being changed by others; try again")
 
     async def create_entry(
@@ -134,7 +144,7 @@ class Service:
         if not model.valid_entry_id(entry_id):
             raise NotFound(f"no entry {entry_id!r} in blog {slug!r}")
         key = idempotency_key or secrets.token_hex(16)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             raw = await self.broker.read_entry(slug, entry_id)
             if raw is None:
                 # A retry of a change that did happen (its answer was lost) finds the entry
@@ -163,7 +173,7 @@ class Service:
             try:
                 return _result(await self.broker.commit(change))
             except WriteConflict:
-                continue
+                await _after_conflict(attempt)
             except BlogMissing:
                 raise NotFound(f"no blog named {slug!r}") from None
         raise Conflict(f"entry {entry_id!r} is being changed by others; try again")
