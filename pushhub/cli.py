@@ -67,6 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        # The fast path's own handshake (upgrade.py); the ASGI path keeps uvicorn's.
+        ws="pushhub.upgrade:ReaderUpgrade" if settings.wire == "fast" else "websockets-sansio",
         ws_max_size=settings.reader_max_message,
         # Deflate is negotiated by pushhub itself (one compression per event, see wire.py);
         # uvicorn's own would hold a zlib context per reader.

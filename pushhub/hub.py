@@ -33,6 +33,10 @@ class ReaderSink(Protocol):
 
     def push(self, frame: Frame) -> bool: ...
 
+    def push_all(self, frames: list[Frame]) -> bool:
+        """`push` for several frames at once (a catch-up): one write where that helps."""
+        ...
+
     def kick(self, code: int, reason: str) -> None: ...
 
 
@@ -83,16 +87,28 @@ class Hub:
             ch.ready.add_done_callback(_consume_exception)
             self.channels[blog] = ch
             ch.task = self._spawn(self._warm(ch))
-        ch.refs += 1
-        if ch.linger is not None:
-            ch.linger.cancel()
-            ch.linger = None
+        self._hold(ch)
         try:
             await asyncio.shield(ch.ready)
         except BaseException:
             self.release(ch)
             raise
         return ch
+
+    def acquire_warm(self, blog: str) -> Channel | None:
+        """The blog's channel if it is already warm here, acquired without awaiting; else None.
+        Most readers of a busy blog come this way, with no task or lock of their own."""
+        ch = self.channels.get(blog)
+        if ch is None or ch.replica is None or not ch.ready.done():
+            return None
+        self._hold(ch)
+        return ch
+
+    def _hold(self, ch: Channel) -> None:
+        ch.refs += 1
+        if ch.linger is not None:
+            ch.linger.cancel()
+            ch.linger = None
 
     def release(self, ch: Channel) -> None:
         ch.refs -= 1
@@ -315,10 +331,9 @@ class Hub:
 
     def attach(self, ch: Channel, reader: ReaderSink, pos: Position) -> bool:
         """Send the reader what it missed, then make it a live reader; no await in between."""
-        for frame in ch.live.catch_up(pos):
-            if not reader.push(frame):
-                reader.kick(CloseCode.TRY_AGAIN_LATER, "catch-up larger than the reader buffer")
-                return False
+        if not reader.push_all(ch.live.catch_up(pos)):
+            reader.kick(CloseCode.TRY_AGAIN_LATER, "catch-up larger than the reader buffer")
+            return False
         ch.readers.add(reader)
         return True
 

@@ -34,6 +34,9 @@ class QueueReader:
         self._wake.set()
         return True
 
+    def push_all(self, frames: list[Frame]) -> bool:
+        return all(self.push(frame) for frame in frames)
+
     def kick(self, code: int, reason: str) -> None:
         if self._kicked is None:
             self._kicked = Kicked(code, reason)

@@ -1,15 +1,18 @@
-"""The fast path for WebSocket readers: below ASGI, in this one module.
+"""The fast path for WebSocket readers: below ASGI, in this module and upgrade.py.
 
-After Starlette and uvicorn have done the handshake, a reader's transport is handed to a small
-protocol object of ours, and the endpoint returns: no task, coroutine or ASGI scope lives per
-idle reader. Each event's frame is built (and compressed) once and written to every reader's
-transport as the same bytes; a reader whose transport buffer passes the bound is cut off.
+`pushhub serve` gives uvicorn our own WebSocket protocol class (upgrade.py), which runs the
+Starlette route for the handshake and then lets the route take the transport over: a small
+protocol object of ours serves the reader from then on, and the endpoint returns. No task,
+coroutine or ASGI scope lives per idle reader. Each event's frame is built (and compressed)
+once and written to every reader's transport as the same bytes; a reader whose transport
+buffer passes the bound is cut off.
 
-It relies on uvicorn's websockets-sansio protocol (`WebSocketsSansIOProtocol`: attributes
-`transport`, `connections`, `stop_keepalive`, `read_paused`), checked against uvicorn 0.54. When
-that is not what serves the connection, `can_take_over` says no and the route uses the plain
-ASGI path (`routes/stream.py`), which tests cover too. tests/integration/test_wire.py fails
-loudly if those internals change.
+When the connection is served by anything else (uvicorn's own protocol: `PUSHHUB_WIRE=asgi`,
+or pushhub run under a bare `uvicorn` command), `can_take_over` says no and the route uses the
+plain ASGI path (`routes/stream.py`), which tests cover too. Two helpers for that path, `abort`
+and `mark_denied`, reach into uvicorn's websockets-sansio protocol (`transport`,
+`initial_response`, `handshake_complete`), checked against uvicorn 0.54;
+tests/integration/test_wire.py fails loudly if those internals or the hand-over move.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from pushhub.protocol import PONG, CloseCode, Frame, ProtocolError, reader_message
+from pushhub.upgrade import Handover, ReaderUpgrade
 from pushhub.wsframes import (
     OP_BINARY,
     OP_CLOSE,
@@ -49,57 +53,33 @@ CLOSE_GRACE = 1.0
 PONG_FRAME = Frame(0, PONG)
 
 
-_TRANSPORT_API = ("write", "close", "abort", "is_closing", "set_protocol", "get_write_buffer_size")
+def _server_protocol(ws: WebSocket) -> Any:
+    # `receive` reaches the endpoint untouched (`send` is wrapped by Starlette middleware), so
+    # it is a bound method of whatever protocol object serves this connection.
+    return getattr(ws._receive, "__self__", None)
 
 
 def _uvicorn_protocol(ws: WebSocket) -> Any:
-    # `receive` reaches the endpoint untouched; `send` is wrapped by Starlette middleware.
-    proto: Any = getattr(ws._receive, "__self__", None)
-    if type(proto).__name__ != CHECKED_UVICORN_PROTOCOL:
-        return None
-    if not all(hasattr(proto, a) for a in ("transport", "connections", "stop_keepalive")):
-        return None
-    # uvloop's transports are not asyncio.Transport subclasses: check what we use instead.
-    if not all(hasattr(proto.transport, a) for a in _TRANSPORT_API):
+    proto = _server_protocol(ws)
+    if type(proto).__name__ != CHECKED_UVICORN_PROTOCOL or not hasattr(proto, "transport"):
         return None
     return proto
 
 
 def can_take_over(ws: WebSocket) -> bool:
-    return _uvicorn_protocol(ws) is not None
+    return isinstance(_server_protocol(ws), ReaderUpgrade)
 
 
-class _Detached:
-    """Stands in for the transport in uvicorn's protocol once we own the real one, so its
-    end-of-request `transport.close()` leaves the reader's connection alone."""
-
-    def close(self) -> None: ...
-
-    def is_closing(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-_DETACHED = _Detached()
-
-
-def take_over(ws: WebSocket) -> asyncio.Transport | None:
-    proto = _uvicorn_protocol(ws)
-    if proto is None:
+def take_over(ws: WebSocket) -> Handover | None:
+    """The reader's connection after `websocket.accept`; None when the connection is not ours
+    to take or already closing."""
+    proto = _server_protocol(ws)
+    if not isinstance(proto, ReaderUpgrade):
         return None
-    transport: asyncio.Transport = proto.transport
-    if transport.is_closing():
-        return None
-    proto.stop_keepalive()
-    _cap_send_buffer(transport)
-    proto.transport = _DETACHED
-    proto.connections.discard(proto)
-    if getattr(proto, "read_paused", False):
-        transport.resume_reading()
-    return transport
+    taken = proto.take_over()
+    if taken is not None:
+        _cap_send_buffer(taken.transport)
+    return taken
 
 
 def abort(ws: WebSocket) -> bool:
@@ -153,6 +133,7 @@ class WireReader(asyncio.Protocol):
         "max_message",
         "on_lost",
         "pool",
+        "prefix",
         "transport",
     )
 
@@ -175,6 +156,8 @@ class WireReader(asyncio.Protocol):
         self.closing = False
         self.closed = False
         self.last_seen = pool.now()
+        # Bytes that must go out first (the 101), sent with the catch-up or the close.
+        self.prefix = b""
         self.on_lost: Callable[[], None] | None = None
 
     # -- ReaderSink ---------------------------------------------------------------------------
@@ -188,11 +171,31 @@ class WireReader(asyncio.Protocol):
         transport.write(frame.ws_deflate() if self.deflate else frame.ws())
         return True
 
+    def push_all(self, frames: list[Frame]) -> bool:
+        # One write (one send) for a whole catch-up: a storm of resumes is mostly these.
+        if self.closing:
+            return True
+        transport = self.transport
+        if transport.get_write_buffer_size() > self.limit:
+            return False
+        parts = [f.ws_deflate() for f in frames] if self.deflate else [f.ws() for f in frames]
+        transport.write(self._prefixed(b"".join(parts)))
+        return transport.get_write_buffer_size() <= self.limit
+
+    def _prefixed(self, data: bytes) -> bytes:
+        if self.prefix:
+            data, self.prefix = self.prefix + data, b""
+        return data
+
+    def flush(self) -> None:
+        if self.prefix and not self.closed:
+            self.transport.write(self._prefixed(b""))
+
     def kick(self, code: int, reason: str) -> None:
         if self.closing:
             return
         self.closing = True
-        self.transport.write(close_frame(code, reason))
+        self.transport.write(self._prefixed(close_frame(code, reason)))
         self.transport.close()
         # A peer that does not read never lets close() finish: cut it after a grace period.
         self.pool.loop.call_later(CLOSE_GRACE, self._abort)

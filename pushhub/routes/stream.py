@@ -32,6 +32,7 @@ from pushhub.routes.common import (
     runtime,
 )
 from pushhub.runtime import Runtime
+from pushhub.upgrade import Handover
 from pushhub.wire import WireReader, abort, can_take_over, mark_denied, take_over
 from pushhub.wsframes import DeflateOffer, negotiate_deflate
 
@@ -68,18 +69,18 @@ async def _serve_reader(rt: Runtime, ws: WebSocket) -> bool:
     await ws.accept(headers=headers)
     # Take the transport over before anything else awaits: the reader may send right after
     # the 101, and only our parser knows the deflate we negotiated.
-    transport = take_over(ws) if fast else None
-    if transport is None:
+    taken = take_over(ws) if fast else None
+    if taken is not None:
+        _serve_wire(rt, ws, taken, offer)
+        return True
+    if not fast:
         await _serve_asgi(rt, ws)
-        return False
-    _serve_wire(rt, ws, transport, offer)
-    return True
+    return False  # fast, but the reader left during the handshake
 
 
-def _serve_wire(
-    rt: Runtime, ws: WebSocket, transport: asyncio.Transport, offer: DeflateOffer
-) -> None:
+def _serve_wire(rt: Runtime, ws: WebSocket, taken: Handover, offer: DeflateOffer) -> None:
     ip = ws.client.host if ws.client else "?"
+    transport = taken.transport
     reader = WireReader(
         transport, rt.wire, deflate=offer.accept,
         inflate_bits=offer.client_window_bits, inflate_reset=offer.client_no_context,
@@ -95,17 +96,29 @@ def _serve_wire(
     reader.on_lost = lost
     transport.set_protocol(reader)
     rt.wire.adopt(reader)
-    # The rest awaits the hub; it runs as its own task since the endpoint returns now.
-    task = asyncio.create_task(_attach_wire(rt, ws, reader, acquired))
-    rt.wire.track(task)
+    opened = _open_warm(rt, ws)
+    if opened is not None:
+        # The 101 and the catch-up leave in one write: one send, one packet.
+        reader.prefix = taken.head
+        _attach(rt, reader, acquired, opened)
+        reader.flush()
+    else:
+        # The blog is not warm here: load it in a task of its own; the endpoint returns now.
+        transport.write(taken.head)
+        rt.wire.track(asyncio.create_task(_attach_cold(rt, ws, reader, acquired)))
+    if taken.early:
+        reader.data_received(taken.early)
 
 
-async def _open(rt: Runtime, ws: WebSocket) -> tuple[Position, Channel] | tuple[int, str]:
+Opened = tuple[Position, Channel] | tuple[int, str]
+
+
+async def _open(rt: Runtime, ws: WebSocket) -> Opened:
     """The reader's position and its blog's warm channel, or the close code and reason that
     refuse it. Both WebSocket paths use it."""
     blog = ws.path_params["blog"]
     try:
-        pos = parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
+        pos = _position(ws)
         ch = await rt.hub.acquire(blog)
     except ProtocolError as exc:
         return exc.code, exc.reason
@@ -113,16 +126,40 @@ async def _open(rt: Runtime, ws: WebSocket) -> tuple[Position, Channel] | tuple[
         return CloseCode.UNKNOWN_BLOG, f"no blog named {blog!r}"[:120]
     except Unavailable:
         return CloseCode.TRY_AGAIN_LATER, "store unavailable; reconnect with backoff"
+    return _allowed(rt, ws, pos, ch)
+
+
+def _open_warm(rt: Runtime, ws: WebSocket) -> Opened | None:
+    """`_open` without awaiting, for a blog already warm here; None when it is not."""
+    ch = rt.hub.acquire_warm(ws.path_params["blog"])
+    if ch is None:
+        return None
+    try:
+        pos = _position(ws)
+    except ProtocolError as exc:
+        rt.hub.release(ch)
+        return exc.code, exc.reason
+    return _allowed(rt, ws, pos, ch)
+
+
+def _position(ws: WebSocket) -> Position:
+    return parse_position(ws.query_params.get("since"), ws.query_params.get("epoch"))
+
+
+def _allowed(rt: Runtime, ws: WebSocket, pos: Position, ch: Channel) -> Opened:
     if not reader_origin_ok(ch.live.blog, ws.headers):
         rt.hub.release(ch)
         return CloseCode.ORIGIN_NOT_ALLOWED, "origin not allowed for this blog"
     return pos, ch
 
 
-async def _attach_wire(
+async def _attach_cold(
     rt: Runtime, ws: WebSocket, reader: WireReader, acquired: list[Channel]
 ) -> None:
-    opened = await _open(rt, ws)
+    _attach(rt, reader, acquired, await _open(rt, ws))
+
+
+def _attach(rt: Runtime, reader: WireReader, acquired: list[Channel], opened: Opened) -> None:
     if isinstance(opened[1], str):
         reader.kick(int(opened[0]), opened[1])
         return

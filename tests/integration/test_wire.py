@@ -8,11 +8,18 @@ import json
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.config import WS_PROTOCOLS
+from uvicorn.importer import import_from_string
+from uvicorn.protocols.http import h11_impl, httptools_impl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
 
+import pushhub.cli
+from pushhub.upgrade import ReaderUpgrade
 from pushhub.wire import CHECKED_UVICORN_PROTOCOL
 from tests.integration import test_readers
 from tests.support.api import Editor
@@ -21,15 +28,52 @@ from tests.support.servers import PushhubProcess
 
 
 def test_uvicorn_internals_the_fast_path_relies_on() -> None:
-    # If this fails, uvicorn changed: re-check pushhub/wire.py before moving the pin.
+    # If this fails, uvicorn changed: re-check pushhub/upgrade.py and wire.py before moving
+    # the pin.
     assert uvicorn.__version__.startswith("0.54."), uvicorn.__version__
+    # The hand-over to a `ws` protocol class (pushhub.upgrade.ReaderUpgrade), in both HTTP
+    # implementations: built with these keywords, then the request head as bytes.
+    for module in (httptools_impl, h11_impl):
+        source = Path(module.__file__ or "").read_text()
+        for needle in (
+            "protocol = self.ws_protocol_class(",
+            "config=self.config,",
+            "server_state=self.server_state,",
+            "app_state=self.app_state,",
+            "protocol.connection_made(self.transport)",
+            'protocol.data_received(b"".join(output))',
+            "self.transport.set_protocol(protocol)",
+        ):
+            assert needle in source, (module.__name__, needle)
+    for name in ("connections", "tasks", "default_headers"):
+        assert name in ServerState().__dict__, name
+    # The ASGI path's helpers (wire.abort, wire.mark_denied) reach into uvicorn's own protocol.
     assert WebSocketsSansIOProtocol.__name__ == CHECKED_UVICORN_PROTOCOL
-    for name in ("stop_keepalive", "send", "connection_lost"):
-        assert callable(getattr(WebSocketsSansIOProtocol, name)), name
     source = Path(uvicorn.protocols.websockets.websockets_sansio_impl.__file__).read_text()
-    for needle in ("self.transport = transport", "self.connections.add(self)", "self.read_paused"):
+    for needle in (
+        "self.transport = transport",
+        "self.initial_response",
+        "self.handshake_complete",
+    ):
         assert needle in source, needle
-    assert "if self.close_timer is None:\n            self.transport.close()" in source
+
+
+@pytest.mark.parametrize(
+    ("wire", "protocol"), [("fast", ReaderUpgrade), ("asgi", WebSocketsSansIOProtocol)]
+)
+def test_serve_gives_uvicorn_the_websocket_protocol_of_its_wire(
+    wire: str, protocol: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setenv("PUSHHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PUSHHUB_WIRE", wire)
+
+    assert pushhub.cli.main(["serve", "--port", "0"]) == 0
+
+    (kwargs,) = calls
+    config = uvicorn.Config(lambda: None, ws=kwargs["ws"])
+    assert import_from_string(WS_PROTOCOLS.get(config.ws, config.ws)) is protocol
 
 
 @pytest.fixture
