@@ -71,6 +71,7 @@ class ReaderUpgrade(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.early = bytearray()  # bytes sent before the hand-over, handed on with it
         self.head = b""  # the 101, until it is written or handed over
+        self.key = b""
         self.handshake_complete = False
         self.taken = False
         self._requested = False
