@@ -139,10 +139,10 @@ def create_app(settings: Settings, secret: str) -> Starlette:
             await rt.broker.close()
 
     routes: list[BaseRoute] = [
+        *stream.routes,  # first: the router tries routes in order, and readers are the crowd
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *api.routes,
-        *stream.routes,
         *_page_routes(),
     ]
     handlers: dict[Any, Any] = {

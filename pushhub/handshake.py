@@ -57,29 +57,48 @@ def parse_upgrade(head: bytes) -> Upgrade | Refusal:
         return Refusal(400, "malformed request line", [])
     method, target, version = parts
     headers: Headers = []
+    # One pass collects what the checks below need (this runs once per reader connection).
+    connection: list[bytes] = []
+    upgrades: list[bytes] = []
+    keys: list[bytes] = []
+    versions: list[bytes] = []
+    protocols: list[str] = []
+    body = False
     for line in lines[1:]:
         if len(line) > MAX_LINE:
             return Refusal(431, "header line too long", [])
         name, sep, value = line.partition(b":")
         if not sep or not name or name != name.strip():
             return Refusal(400, "malformed header line", [])
-        headers.append((name.lower(), value.strip(b" \t")))
+        name, value = name.lower(), value.strip(b" \t")
+        headers.append((name, value))
+        if not name.startswith(
+            (b"sec-websocket-", b"connection", b"upgrade", b"content-", b"transfer-")
+        ):
+            continue
+        if name == b"connection":
+            connection += [token.strip().lower() for token in value.split(b",")]
+        elif name == b"upgrade":
+            upgrades.append(value.lower())
+        elif name == b"sec-websocket-key":
+            keys.append(value)
+        elif name == b"sec-websocket-version":
+            versions.append(value)
+        elif name == b"sec-websocket-protocol":
+            protocols += [t.strip() for t in value.decode("latin-1").split(",") if t.strip()]
+        elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            body = True
     if version != b"HTTP/1.1":
         return Refusal(505, "unsupported protocol; expected HTTP/1.1", [])
     if method != b"GET":
         return Refusal(405, "invalid HTTP method; expected GET", [(b"allow", b"GET")])
     # A handshake has no body; one announced anyway would be read as WebSocket frames.
-    if any(n == b"transfer-encoding" for n, _ in headers):
-        return Refusal(400, "transfer codings aren't supported", [])
-    if any(n == b"content-length" and v != b"0" for n, v in headers):
+    if body:
         return Refusal(400, "unsupported request body", [])
-    refusal = _check_upgrade(headers)
-    if refusal is not None:
-        return refusal
-    keys = [v for n, v in headers if n == b"sec-websocket-key"]
+    if b"upgrade" not in connection or upgrades != [b"websocket"]:
+        return Refusal(426, "invalid upgrade; expected WebSocket", [(b"upgrade", b"websocket")])
     if len(keys) != 1 or not _valid_key(keys[0]):
         return Refusal(400, "missing or invalid Sec-WebSocket-Key header", [])
-    versions = [v for n, v in headers if n == b"sec-websocket-version"]
     if versions != [b"13"]:
         return Refusal(400, "missing or invalid Sec-WebSocket-Version header", [])
     raw_path, _, query = target.partition(b"?")
@@ -87,23 +106,7 @@ def parse_upgrade(head: bytes) -> Upgrade | Refusal:
         path = unquote(raw_path.decode("ascii"))
     except UnicodeDecodeError:
         return Refusal(400, "request target is not ASCII", [])
-    protocols = [
-        token.strip()
-        for n, v in headers
-        if n == b"sec-websocket-protocol"
-        for token in v.decode("latin-1").split(",")
-    ]
-    return Upgrade(path, raw_path, query, headers, [p for p in protocols if p], keys[0])
-
-
-def _check_upgrade(headers: Headers) -> Refusal | None:
-    tokens = {
-        token.strip().lower() for n, v in headers if n == b"connection" for token in v.split(b",")
-    }
-    upgrades = [v.lower() for n, v in headers if n == b"upgrade"]
-    if b"upgrade" not in tokens or upgrades != [b"websocket"]:
-        return Refusal(426, "invalid upgrade; expected WebSocket", [(b"upgrade", b"websocket")])
-    return None
+    return Upgrade(path, raw_path, query, headers, protocols, keys[0])
 
 
 def _valid_key(key: bytes) -> bool:
