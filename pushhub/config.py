@@ -33,6 +33,10 @@ class Settings:
     reader_buffer: int = 256
     reader_buffer_bytes: int = 1024 * 1024
     wire: str = "fast"
+    # Smaller frames go out uncompressed even to readers that negotiated permessage-deflate
+    # (RFC 7692 lets each message choose): inflating a few hundred bytes costs the reader more
+    # than it saves. 1024 is the `ws` library's and OkHttp's default threshold.
+    deflate_min_bytes: int = 1024
     reader_max_message: int = 4096
     ws_ping_interval: float = 20.0
     sse_heartbeat: float = 15.0
@@ -88,6 +92,8 @@ class Settings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be zero (no limit) or a positive rate")
+        if self.deflate_min_bytes < 0:
+            raise ValueError("deflate_min_bytes must be zero (compress all) or more")
         if not 0 <= self.port <= 65535:
             raise ValueError("port must be 0-65535")
         for name in (

@@ -120,6 +120,6 @@ def make_runtime(settings: Settings, secret: str) -> Runtime:
     hub = Hub(broker, history_limit=settings.history_limit, linger=settings.linger)
     wire = WirePool(
         buffer_limit=settings.reader_buffer_bytes, max_message=settings.reader_max_message,
-        ping_interval=settings.ws_ping_interval,
+        ping_interval=settings.ws_ping_interval, deflate_min_bytes=settings.deflate_min_bytes,
     )  # fmt: skip
     return Runtime(settings, secret, broker, hub, Service(broker, hub), wire)

@@ -126,6 +126,7 @@ class WireReader(asyncio.Protocol):
         "closed",
         "closing",
         "deflate",
+        "deflate_min",
         "inflate_bits",
         "inflate_reset",
         "last_seen",
@@ -146,6 +147,7 @@ class WireReader(asyncio.Protocol):
         self.limit = pool.buffer_limit
         self.max_message = pool.max_message
         self.deflate = deflate
+        self.deflate_min = pool.deflate_min_bytes
         self.inflate_bits = inflate_bits
         self.inflate_reset = inflate_reset
         self._inflater: Any = None  # made on the first compressed message: readers rarely send
@@ -168,7 +170,7 @@ class WireReader(asyncio.Protocol):
         transport = self.transport
         if transport.get_write_buffer_size() > self.limit:
             return False
-        transport.write(frame.ws_deflate() if self.deflate else frame.ws())
+        transport.write(self._encoded(frame))
         return True
 
     def push_all(self, frames: list[Frame]) -> bool:
@@ -178,9 +180,14 @@ class WireReader(asyncio.Protocol):
         transport = self.transport
         if transport.get_write_buffer_size() > self.limit:
             return False
-        parts = [f.ws_deflate() for f in frames] if self.deflate else [f.ws() for f in frames]
-        transport.write(self._prefixed(b"".join(parts)))
+        transport.write(self._prefixed(b"".join([self._encoded(f) for f in frames])))
         return transport.get_write_buffer_size() <= self.limit
+
+    def _encoded(self, frame: Frame) -> bytes:
+        data = frame.ws()
+        if self.deflate and len(data) >= self.deflate_min:
+            return frame.ws_deflate()
+        return data
 
     def _prefixed(self, data: bytes) -> bytes:
         if self.prefix:
@@ -307,8 +314,12 @@ def _close_reply(payload: bytes) -> bytes:
 class WirePool:
     """Every fast-path reader of this process: keepalive pings and shutdown."""
 
-    def __init__(self, *, buffer_limit: int, max_message: int, ping_interval: float) -> None:
+    def __init__(
+        self, *, buffer_limit: int, max_message: int, ping_interval: float,
+        deflate_min_bytes: int = 0,
+    ) -> None:  # fmt: skip
         self.buffer_limit = buffer_limit
+        self.deflate_min_bytes = deflate_min_bytes
         self.max_message = max_message
         self.ping_interval = ping_interval
         self.readers: set[WireReader] = set()

@@ -129,28 +129,31 @@ async def test_deflate_readers_get_one_shared_compressed_frame(
     await squeezed.close()
 
 
+@pytest.mark.parametrize("min_bytes", [1024, 0])
 async def test_compressed_bytes_on_the_wire_are_context_free(
-    server: PushhubProcess, editor: Editor
+    min_bytes: int, tmp_path: Path, token: str
 ) -> None:
     """Read the raw frames of a deflate reader and inflate each with a fresh decompressor:
-    that only works if every message was compressed without shared context."""
-    await editor.blog("b")
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(
-        b"GET /ws/blogs/b HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-    )
-    async with asyncio.timeout(5):
-        head = await reader.readuntil(b"\r\n\r\n")
-    assert b" 101 " in head and b"server_no_context_takeover" in head
-    for i in range(3):
-        last = await editor.publish("b", f"same words again and again {i} " * 50)
-    texts: list[dict[str, object]] = []
-    async with asyncio.timeout(5):
-        # The 101 can reach us before the server attached the reader, so the snapshot may
-        # already hold the first publishes: read by seq, not by count.
-        while not texts or texts[-1]["seq"] != last["seq"]:
+    that only works if every message was compressed without shared context. Frames under
+    PUSHHUB_DEFLATE_MIN_BYTES go out plain (RFC 7692 lets each message choose)."""
+    env = {"PUSHHUB_DEFLATE_MIN_BYTES": str(min_bytes)}
+    node = PushhubProcess(tmp_path / "node", extra_env=env).start()
+    editor = Editor(node.url, token)
+    try:
+        await editor.blog("b")
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
+        writer.write(
+            b"GET /ws/blogs/b HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+        )
+        async with asyncio.timeout(5):
+            head = await reader.readuntil(b"\r\n\r\n")
+        assert b" 101 " in head and b"server_no_context_takeover" in head
+        texts: list[dict[str, object]] = []
+        compressed: list[bool] = []
+
+        async def read_frame() -> dict[str, object]:
             b0, b1 = await reader.readexactly(2)
             n = b1 & 0x7F
             if n == 126:
@@ -158,11 +161,29 @@ async def test_compressed_bytes_on_the_wire_are_context_free(
             elif n == 127:
                 n = int.from_bytes(await reader.readexactly(8), "big")
             payload = await reader.readexactly(n)
-            assert b0 & 0x40, "every data frame is compressed"
-            inflater = zlib.decompressobj(-15)
-            texts.append(json.loads(inflater.decompress(payload + b"\x00\x00\xff\xff")))
-    assert texts[0]["type"] == "snapshot"
-    seqs = [t["seq"] for t in texts]
-    assert all(t["type"] == "event" for t in texts[1:])
-    assert seqs == list(range(int(str(seqs[0])), last["seq"] + 1))
-    writer.close()
+            if b0 & 0x40:
+                payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+            compressed.append(bool(b0 & 0x40))
+            plain_frame = len(payload) + (2 if len(payload) < 126 else 4)
+            assert compressed[-1] == (plain_frame >= min_bytes), (plain_frame, b0)
+            texts.append(json.loads(payload))
+            return texts[-1]
+
+        async with asyncio.timeout(5):
+            await read_frame()  # the snapshot of the empty blog, before anything is published
+            # A short entry (its frame under 1024 bytes) and long ones.
+            last = await editor.publish("b", "short")
+            for i in range(3):
+                last = await editor.publish("b", f"same words again and again {i} " * 50)
+            while (await read_frame())["seq"] != last["seq"]:
+                pass
+        assert texts[0]["type"] == "snapshot"
+        seqs = [t["seq"] for t in texts]
+        assert all(t["type"] == "event" for t in texts[1:])
+        assert seqs == list(range(int(str(seqs[0])), last["seq"] + 1))
+        assert any(compressed)
+        assert all(compressed) == (min_bytes == 0)
+        writer.close()
+    finally:
+        await editor.aclose()
+        node.kill()
