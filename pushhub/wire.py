@@ -170,7 +170,11 @@ class WireReader(asyncio.Protocol):
         transport = self.transport
         if transport.get_write_buffer_size() > self.limit:
             return False
-        transport.write(self._encoded(frame))
+        # _encoded(), inlined: this line runs once per reader per event.
+        data = frame.ws()
+        if self.deflate and len(data) >= self.deflate_min:
+            data = frame.ws_deflate()
+        transport.write(data)
         return True
 
     def push_all(self, frames: list[Frame]) -> bool:
