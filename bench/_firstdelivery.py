@@ -29,17 +29,14 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from bench._payload import parse_body
-from bench._proc import raise_nofile
-from bench._wsclient import HandshakeFailed, LeanConnection
+from bench._loadgen import MAX_SIZE, classify, describe, emit, first_snapshot, reader_options, serve
+from bench._wsclient import LeanConnection
 
-MAX_SIZE = 2**24
 # With several readers every seq arrives as the same bytes R times; parse it once. Bounded, so a
 # server sending a different frame each time cannot grow it without limit.
 CACHE_LIMIT = 10_000
 # The drain command carries every accepted seq on one line.
 STDIN_LIMIT = 2**27
-_BAD: tuple[int, str, int, int] = (-1, "bad", -1, 0)
 
 
 @dataclass
@@ -125,7 +122,7 @@ class Readers:
         """One text message for reader `r`: the snapshot first, then events counted by seq."""
         info = self.cache.get(data)
         if info is None:
-            info = _classify(data)
+            info = classify(data)
             if len(self.cache) < CACHE_LIMIT:
                 self.cache[data] = info
         seq, kind, index, sent = info
@@ -151,15 +148,11 @@ class Readers:
                 self.complete.set()
 
     def _on_snapshot(self, r: Reader, data: bytes, kind: str) -> None:
-        if r.snapshot.done():
-            return
-        if kind != "snapshot":
-            r.snapshot.set_exception(ValueError(f"first frame is not a snapshot: {data[:80]!r}"))
-            return
-        doc = orjson.loads(data)
-        r.tally = Tally(int(doc["seq"]))
-        r.epoch = str(doc.get("epoch"))
-        r.snapshot.set_result(None)
+        doc = first_snapshot(r.snapshot, data, kind)
+        if doc is not None:
+            r.tally = Tally(int(doc["seq"]))
+            r.epoch = str(doc.get("epoch"))
+            r.snapshot.set_result(None)
 
     def on_closed(self, r: Reader, reason: str) -> None:
         if not r.snapshot.done():
@@ -214,34 +207,6 @@ class Readers:
         }
 
 
-def _classify(data: bytes) -> tuple[int, str, int, int]:
-    """(seq, frame type, body index, body send time) of one frame; index -1 when the body is not
-    a benchmark body."""
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return _BAD
-    if not isinstance(doc, dict) or not isinstance(doc.get("seq"), int):
-        return _BAD
-    entry = doc.get("entry")
-    parsed = parse_body(entry.get("body")) if isinstance(entry, dict) else None
-    index, sent = parsed if parsed else (-1, 0)
-    return doc["seq"], str(doc.get("type")), index, sent
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, HandshakeFailed):
-        return f"handshake refused: {exc}"
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{type(exc).__name__} errno {exc.errno}"
-    return type(exc).__name__
-
-
-def emit(doc: dict[str, Any]) -> None:
-    sys.stdout.buffer.write(orjson.dumps(doc) + b"\n")
-    sys.stdout.buffer.flush()
-
-
 async def open_reader(readers: Readers, r: Reader, url: str, timeout: float) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -265,7 +230,7 @@ async def connect_all(readers: Readers, args: argparse.Namespace) -> dict[str, A
             try:
                 await open_reader(readers, r, args.url, args.connect_timeout)
             except Exception as exc:
-                failed[_describe(exc)] += 1
+                failed[describe(exc)] += 1
                 r.tally = None  # never counted: it had no snapshot to count from
                 if r.conn is not None:
                     r.conn.abort()
@@ -339,29 +304,13 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench._firstdelivery", description=__doc__)
-    p.add_argument("--url", required=True, help="ws://127.0.0.1:PORT/ws/blogs/SLUG")
-    p.add_argument("--readers", type=int, required=True)
-    p.add_argument("--connect-concurrency", type=int, default=100)
-    p.add_argument("--connect-timeout", type=float, default=10.0, help="per reader, seconds")
-    p.add_argument("--connect-phase-timeout", type=float, default=60.0)
-    p.add_argument("--wait-timeout", type=float, default=300.0, help="for the drain command")
-    p.add_argument("--linger", type=float, default=0.3, help="after the drain, for duplicates")
-    p.add_argument("--no-uvloop", action="store_true")
-    return p.parse_args(argv)
+    return reader_options(
+        "bench._firstdelivery", __doc__, concurrency=100, wait_timeout=300.0, linger=0.3
+    ).parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    raise_nofile(args.readers + 256)
-    if not args.no_uvloop:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.run(run(args))
-    return asyncio.run(run(args))
+    return serve(run, parse_args(argv))
 
 
 if __name__ == "__main__":

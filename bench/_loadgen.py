@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,14 +34,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bench._payload import parse_body
-from bench._proc import raise_nofile
+from bench._proc import raise_nofile, run_loop
 from bench._stats import ns_to_ms, summary
 from bench._wsclient import HandshakeFailed, LeanConnection
 
 # Frames of one seq are byte-identical for every reader, so each is parsed once; the cap keeps
 # a misbehaving server (every frame different) from growing the cache without bound.
 CACHE_LIMIT = 100_000
-_BAD = (-1, 0, "bad")
 MAX_SIZE = 2**24
 
 
@@ -105,7 +104,7 @@ class Load:
                 finally:
                     self.in_flight -= 1
         except Exception as exc:
-            self.failed[_describe(exc)] += 1
+            self.failed[describe(exc)] += 1
             self.pending -= self.messages
             r.closed = True
             if r.conn is not None:
@@ -151,7 +150,7 @@ class Load:
         except ConnectionClosed as exc:
             self.on_closed(r, f"closed {exc.rcvd.code if exc.rcvd else 'without close frame'}")
         except Exception as exc:
-            self.on_closed(r, _describe(exc))
+            self.on_closed(r, describe(exc))
             ws.transport.abort()
 
     # -- what every reader does with what it receives ------------------------------------------
@@ -187,15 +186,11 @@ class Load:
             self._check_complete()
 
     def _on_snapshot(self, r: Reader, data: bytes, kind: str) -> None:
-        if r.snapshot.done():
-            return
-        if kind != "snapshot":
-            r.snapshot.set_exception(ValueError(f"first frame is not a snapshot: {data[:80]!r}"))
-            return
-        doc = orjson.loads(data)
-        r.base, r.epoch = doc["seq"], str(doc.get("epoch"))
-        r.first, r.last = r.base + 1, r.base + self.messages
-        r.snapshot.set_result(None)
+        doc = first_snapshot(r.snapshot, data, kind)
+        if doc is not None:
+            r.base, r.epoch = doc["seq"], str(doc.get("epoch"))
+            r.first, r.last = r.base + 1, r.base + self.messages
+            r.snapshot.set_result(None)
 
     def on_closed(self, r: Reader, reason: str) -> None:
         if r.closed:
@@ -215,16 +210,8 @@ class Load:
 
     @staticmethod
     def _classify(data: bytes | str) -> tuple[int, int, str]:
-        try:
-            doc = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return _BAD
-        if not isinstance(doc, dict) or not isinstance(doc.get("seq"), int):
-            return _BAD
-        kind = str(doc.get("type"))
-        entry = doc.get("entry")
-        parsed = parse_body(entry.get("body")) if isinstance(entry, dict) else None
-        return doc["seq"], parsed[1] if parsed else 0, kind
+        seq, kind, _index, sent = classify(data)
+        return seq, sent, kind
 
     # -- phases --------------------------------------------------------------------------------
 
@@ -321,6 +308,33 @@ class Load:
         }
 
 
+def classify(data: bytes | str) -> tuple[int, str, int, int]:
+    """(seq, frame type, body index, body send time) of one frame; index -1 and time 0 when the
+    body is not a benchmark body."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return -1, "bad", -1, 0
+    if not isinstance(doc, dict) or not isinstance(doc.get("seq"), int):
+        return -1, "bad", -1, 0
+    entry = doc.get("entry")
+    parsed = parse_body(entry.get("body")) if isinstance(entry, dict) else None
+    index, sent = parsed if parsed else (-1, 0)
+    return doc["seq"], str(doc.get("type")), index, sent
+
+
+def first_snapshot(snapshot: asyncio.Future[None], data: bytes, kind: str) -> dict[str, Any] | None:
+    """A reader's first frame, which must be a snapshot: its document, or None when the reader
+    already has one or this is not one (then `snapshot` fails)."""
+    if snapshot.done():
+        return None
+    if kind != "snapshot":
+        snapshot.set_exception(ValueError(f"first frame is not a snapshot: {data[:80]!r}"))
+        return None
+    doc: dict[str, Any] = orjson.loads(data)
+    return doc
+
+
 def _abort(conn: LeanConnection | ClientConnection) -> None:
     if isinstance(conn, LeanConnection):
         conn.abort()
@@ -328,7 +342,7 @@ def _abort(conn: LeanConnection | ClientConnection) -> None:
         conn.transport.abort()
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     if isinstance(exc, HandshakeFailed):
         return f"handshake refused: {exc}"
     if isinstance(exc, InvalidStatus):
@@ -400,33 +414,41 @@ async def after_drain(load: Load, commands: Commands, tasks: list[asyncio.Task[N
             return False
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench._loadgen", description=__doc__)
+def reader_options(
+    prog: str, doc: str | None, *, concurrency: int, wait_timeout: float, linger: float
+) -> argparse.ArgumentParser:
+    """The options of a load process (this one or `bench._firstdelivery`): its readers, where
+    they connect and how long each step may take. The benchmark passes the timeouts it has."""
+    p = argparse.ArgumentParser(prog=f"python -m {prog}", description=doc)
     p.add_argument("--url", required=True, help="ws://127.0.0.1:PORT/ws/blogs/SLUG")
     p.add_argument("--readers", type=int, required=True)
-    p.add_argument("--messages", type=int, required=True)
-    p.add_argument("--connect-concurrency", type=int, default=200)
+    p.add_argument("--connect-concurrency", type=int, default=concurrency)
     p.add_argument("--connect-timeout", type=float, default=10.0, help="per reader, seconds")
     p.add_argument("--connect-phase-timeout", type=float, default=60.0)
-    p.add_argument("--wait-timeout", type=float, default=120.0, help="for each command")
-    p.add_argument("--linger", type=float, default=0.5)
+    p.add_argument("--wait-timeout", type=float, default=wait_timeout, help="for each command")
+    p.add_argument("--linger", type=float, default=linger, help="after a drain, for duplicates")
+    p.add_argument("--no-uvloop", action="store_true")
+    return p
+
+
+def serve(
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace
+) -> int:
+    """A load process's life: room for its readers' sockets, then `run` on its event loop."""
+    raise_nofile(args.readers + 256)
+    return run_loop(run(args), uvloop=not args.no_uvloop)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = reader_options("bench._loadgen", __doc__, concurrency=200, wait_timeout=120.0, linger=0.5)
+    p.add_argument("--messages", type=int, required=True)
     p.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
     p.add_argument("--client", choices=("lean", "websockets"), default="lean")
-    p.add_argument("--no-uvloop", action="store_true")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    raise_nofile(args.readers + 256)
-    if not args.no_uvloop:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.run(run(args))
-    return asyncio.run(run(args))
+    return serve(run, parse_args(argv))
 
 
 if __name__ == "__main__":

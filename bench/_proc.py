@@ -1,10 +1,12 @@
-"""Processes on this machine: spawning children that die with us, reading /proc, ending a tree.
+"""Processes on this machine: spawning children that die with us, reading /proc, ending a tree,
+and running this one's event loop.
 
 Linux only (the benchmark reads /proc). Every wait here is bounded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -13,13 +15,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
 HOST = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -48,6 +51,18 @@ def raise_nofile(wanted: int) -> tuple[int, int]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft, hard
+
+
+def run_loop(coro: Coroutine[Any, Any, T], *, uvloop: bool) -> T:
+    """Run `coro` on a uvloop event loop when asked and installed, else on asyncio's."""
+    if uvloop:
+        try:
+            import uvloop as fast
+        except ImportError:
+            pass
+        else:
+            return fast.run(coro)
+    return asyncio.run(coro)
 
 
 def _die_with_parent() -> None:

@@ -28,7 +28,7 @@ from urllib.parse import urlencode, urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench._loadgen import CACHE_LIMIT, MAX_SIZE, Load, Reader, _abort, _describe, emit
+from bench._loadgen import CACHE_LIMIT, MAX_SIZE, Load, Reader, _abort, describe, emit
 from bench._stats import summary
 from bench._wsclient import LeanConnection
 
@@ -139,7 +139,7 @@ class Storm:
         except Exception as exc:
             if res.conn is not None:
                 _abort(res.conn)
-            self._fail(res, _describe(exc))
+            self._fail(res, describe(exc))
             return
         # The 101 and the first frames can arrive in one read, before this task resumes.
         res.opened_ns = res.opened_ns or time.time_ns()
@@ -173,7 +173,7 @@ class Storm:
         except ConnectionClosed as exc:
             self.on_closed(res, f"closed {exc.rcvd.code if exc.rcvd else 'without close frame'}")
         except Exception as exc:
-            self.on_closed(res, _describe(exc))
+            self.on_closed(res, describe(exc))
             ws.transport.abort()
 
     # -- what a resuming reader does with what it receives -------------------------------------

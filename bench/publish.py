@@ -52,95 +52,47 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import itertools
 import math
-import os
-import platform
-import queue
 import secrets
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 
-from bench import _report
-from bench._payload import MIN_SIZE, make_body
-from bench._proc import (
-    cpu_delta,
-    cpu_seconds,
-    load_average,
-    machine_busy_seconds,
-    raise_nofile,
-    spawn,
-)
+from bench import _report, _run
+from bench._payload import make_body
+from bench._proc import run_loop
 from bench._publish_http import Connection, ProtocolError
+from bench._run import BenchError, Deadline
 from bench._servers import StartError
 from bench._stats import summary
-from bench.fanout import (
-    FD_HEADROOM,
-    LOOPBACK,
-    ROOT,
-    BenchError,
-    Deadline,
-    LoadProcess,
-    _mint,
-    _own_cpu,
-    _setting,
-    _terminate,
-    git_state,
-    servers,
-    source_digest,
-)
 
 RATE_SETTING = "PUSHHUB_PUBLISH_RATE"
 # An editor that gets this many failures in a row stops: the server is not taking publishes,
 # and a closed loop on instant errors would only measure how fast it can refuse.
 GIVE_UP_AFTER = 20
-T = TypeVar("T")
 
-_STARTED = time.monotonic()
-
-
-def say(text: str) -> None:
-    print(f"publish: [{time.monotonic() - _STARTED:6.1f}s] {text}", file=sys.stderr, flush=True)
+say = _run.sayer("publish")
 
 
-# -- the reader process ------------------------------------------------------------------------
-
-
-class ReaderProcess(LoadProcess):
-    """`python -m bench._firstdelivery`, spoken to over the same JSON-lines pipes as fanout's
-    load process (expect / send / stop are LoadProcess's)."""
-
-    def __init__(self, args: argparse.Namespace, ws_url: str, log: Path) -> None:
-        # Not LoadProcess.__init__: that one starts bench._loadgen.
-        self.log = log
-        cmd = [
-            sys.executable, "-m", "bench._firstdelivery", "--url", ws_url,
-            "--readers", str(args.readers), "--connect-timeout", str(args.connect_timeout),
-            "--connect-phase-timeout", str(args.connect_phase_timeout),
-            "--wait-timeout", str(args.wall_limit),
-        ]  # fmt: skip
-        if args.no_uvloop:
-            cmd.append("--no-uvloop")
-        with log.open("ab") as err:
-            self.proc = spawn(
-                cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err
-            )
-        self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+def start_readers(args: argparse.Namespace, url: str, log: Path) -> _run.LoadPipe:
+    """`python -m bench._firstdelivery`: the R readers, in their own process."""
+    cmd = [
+        sys.executable, "-m", "bench._firstdelivery", "--url", url,
+        "--readers", str(args.readers), "--connect-timeout", str(args.connect_timeout),
+        "--connect-phase-timeout", str(args.connect_phase_timeout),
+        "--wait-timeout", str(args.wall_limit),
+    ]  # fmt: skip
+    if args.no_uvloop:
+        cmd.append("--no-uvloop")
+    return _run.LoadPipe(cmd, log)
 
 
 # -- the editors -------------------------------------------------------------------------------
@@ -241,87 +193,27 @@ async def publish(
     return out
 
 
-def run_loop(coro: Coroutine[Any, Any, T], args: argparse.Namespace) -> T:
-    if not args.no_uvloop:
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.run(coro)
-    return asyncio.run(coro)
-
-
 # -- one run -----------------------------------------------------------------------------------
-
-
-def store_name(args: argparse.Namespace) -> str:
-    return "external" if args.url else ("redis" if args.redis else "embedded")
-
-
-def run_metadata() -> dict[str, Any]:
-    """When, on what and from which source a result was measured (fanout's git_state and
-    source_digest, plus the machine: results from different boxes are not comparable)."""
-    return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "git": git_state(),
-        "pushhub_source": source_digest(),
-        "python": platform.python_version(),
-        "machine": machine(),
-    }
-
-
-def machine() -> dict[str, Any]:
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(), "cpu_model": model, "arch": platform.machine(),
-        "kernel": platform.release(), "host": platform.node(),
-    }  # fmt: skip
-
-
-def create_blog(base: str, token: str, slug: str) -> int:
-    with httpx.Client(
-        base_url=base, trust_env=False, timeout=10.0,
-        headers={"Authorization": f"Bearer {token}"},
-    ) as client:  # fmt: skip
-        try:
-            resp = client.put(f"/api/blogs/{slug}", json={"title": "Publish benchmark"})
-        except httpx.HTTPError as exc:
-            raise BenchError(f"creating blog {slug}: {exc!r}") from None
-    if resp.status_code not in (200, 201):
-        raise BenchError(f"creating blog {slug}: HTTP {resp.status_code} {resp.text[:300]}")
-    return int(resp.json()["seq"])
 
 
 def run_one(args: argparse.Namespace, editors: int) -> dict[str, Any]:
     """One editor count, on its own server (unless --url): the result's JSON fields."""
     deadline = Deadline(args.wall_limit)
-    soft, hard = raise_nofile(args.readers + FD_HEADROOM)
-    if soft < args.readers + 64:
-        raise BenchError(f"fd limit {soft} (hard {hard}) is too low for {args.readers} readers")
     problems: list[str] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="pushhub-bench-") as tmp,
-        servers(args, Path(tmp)) as (base, server_pids, redis_pid),
-    ):
+    with _run.servers(args, say, dict(args.server_env)) as stack:
+        base, server_pids = stack.base, stack.server_pids
         slug = f"pub-{secrets.token_hex(4)}"
         # One token per editor, as separate people would have (the rate limit is per token).
-        tokens = [args.token or _mint(args.secret, slug) for _ in range(editors)]
-        head = create_blog(base, tokens[0], slug)
+        tokens = [args.token or _run.mint(stack.secret, slug) for _ in range(editors)]
+        with _run.editor_client(base, tokens[0]) as client:
+            head = _run.create_blog(client, slug, "Publish benchmark")
         if args.warmup:
             warm = run_loop(
                 publish(
                     base, tokens[:1], slug, args, messages=args.warmup, duration=None,
                     first_index=0, deadline=deadline,
                 ),
-                args,
+                uvloop=not args.no_uvloop,
             )  # fmt: skip
             if len(warm.accepted) != args.warmup:
                 raise BenchError(
@@ -330,28 +222,14 @@ def run_one(args: argparse.Namespace, editors: int) -> dict[str, Any]:
                 )
             head = max(a.seq for a in warm.accepted)
 
-        ws_url = base.replace("http://", "ws://", 1) + f"/ws/blogs/{slug}"
-        say(f"{editors} editor(s); connecting {args.readers} reader(s) to {ws_url}")
-        reader = ReaderProcess(args, ws_url, Path(tmp) / "readers.log")
+        url = _run.ws_url(base, slug)
+        say(f"{editors} editor(s); connecting {args.readers} reader(s) to {url}")
+        reader = start_readers(args, url, stack.workdir / "readers.log")
         try:
-            conn = reader.expect("connected", deadline.left(args.connect_phase_timeout + 15))
-            if conn["ok"] != args.readers or conn["timed_out"]:
-                raise BenchError(
-                    f"{conn['ok']} of {args.readers} readers connected"
-                    f" (timed out: {conn['timed_out']}); errors: {conn['errors']}"
-                )
-            if conn["snapshot_seqs"] != [head] or conn["epochs"] != 1:
-                problems.append(
-                    f"snapshots at seqs {conn['snapshot_seqs']} in {conn['epochs']} epoch(s);"
-                    f" the blog's head was {head}"
-                )
-            measured = [*server_pids, reader.pid, *([redis_pid] if redis_pid else [])]
-            cpu_before = cpu_seconds(measured)
-            busy_before, own_before, load_before = (
-                machine_busy_seconds(),
-                _own_cpu(),
-                load_average(),
-            )
+            reader.connected(args, deadline, head, problems)
+            redis = [stack.redis_pid] if stack.redis_pid else []
+            measured = [*server_pids, reader.pid, *redis]
+            before = _run.sample(measured)
             what = f"{args.messages} entries each" if args.messages else f"{args.duration:g} s"
             say(f"publishing with {editors} editor(s) for {what}")
             pub = run_loop(
@@ -360,36 +238,27 @@ def run_one(args: argparse.Namespace, editors: int) -> dict[str, Any]:
                     duration=None if args.messages else args.duration,
                     first_index=args.warmup, deadline=deadline,
                 ),
-                args,
+                uvloop=not args.no_uvloop,
             )  # fmt: skip
             say(f"{len(pub.accepted)} accepted in {pub.window_s:.2f} s; draining the readers")
-            reader.send({
-                "cmd": "drain", "seqs": [a.seq for a in pub.accepted],
-                "timeout_s": deadline.left(args.drain_timeout),
-            })  # fmt: skip
-            drained = reader.expect("drained", deadline.left(args.drain_timeout + 15))
-            cpu_after = cpu_seconds(measured)
-            busy = machine_busy_seconds() - busy_before
-            own = _own_cpu() - own_before
+            drained = reader.drain(args, deadline, seqs=[a.seq for a in pub.accepted])
+            window = _run.Window(before, _run.sample(measured))
             res = reader.expect("result", deadline.left(30.0))
         finally:
             reader.stop()
-
-    def cpu_of(pids: Sequence[int]) -> float | None:
-        picked = {p: cpu_before[p] for p in pids if p in cpu_before}
-        return cpu_delta(picked, cpu_after) if picked else None
 
     def per_publish_ms(cpu_s: float | None) -> float | None:
         return cpu_s / accepted * 1000 if cpu_s is not None and accepted else None
 
     accepted = len(pub.accepted)
     first_ms, all_ms, mismatched = delivery_latencies(pub.accepted, res)
-    server_cpu, redis_cpu = cpu_of(server_pids), cpu_of([redis_pid]) if redis_pid else None
-    readers_cpu = cpu_of([reader.pid])
+    server_cpu, redis_cpu = window.cpu(server_pids), window.cpu(redis) if redis else None
+    readers_cpu = window.cpu([reader.pid])
     result: dict[str, Any] = {
         "bench": "publish",
-        **run_metadata(),
-        "store": store_name(args), "redis_aof": False if args.redis else None,
+        **_run.stamp(),
+        "machine": _run.machine(),
+        "store": _run.store(args), "redis_aof": False if args.redis else None,
         "workers": args.workers, "editors": editors, "readers": args.readers, "size": args.size,
         "messages_per_editor": args.messages,
         "duration_requested_s": None if args.messages else args.duration,
@@ -406,9 +275,9 @@ def run_one(args: argparse.Namespace, editors: int) -> dict[str, Any]:
         "redis_cpu_s": redis_cpu,
         "redis_cpu_ms_per_publish": per_publish_ms(redis_cpu),
         "readers_cpu_s": readers_cpu,
-        "bench_cpu_s": own,
-        "machine_busy_cpu_s": busy,
-        "loadavg_1m_before_publish": load_before,
+        "bench_cpu_s": window.own,
+        "machine_busy_cpu_s": window.busy,
+        "loadavg_1m_before_publish": before.loadavg,
         "errors": dict(pub.errors),
         "editors_gave_up": pub.gave_up,
         "readers_connected": res["readers_connected"],
@@ -420,9 +289,7 @@ def run_one(args: argparse.Namespace, editors: int) -> dict[str, Any]:
         "server_pids": len(server_pids),
         "server_env": dict(args.server_env),
     }  # fmt: skip
-    ours = sum(v for v in (server_cpu, redis_cpu, readers_cpu) if v)
-    # What other tenants of this shared box took from the same cores meanwhile.
-    result["other_cpu_s"] = max(0.0, busy - ours - own)
+    result["other_cpu_s"] = window.others(server_cpu, redis_cpu, readers_cpu)
     problems += check(result, sorted(a.seq for a in pub.accepted), head)
     result["problems"] = problems
     result["status"] = "ok" if not problems else "error"
@@ -489,7 +356,8 @@ def check(result: dict[str, Any], seqs: Sequence[int], head: int) -> list[str]:
 
 def failed_result(args: argparse.Namespace, editors: int, error: str) -> dict[str, Any]:
     return {
-        "bench": "publish", **run_metadata(), "store": store_name(args), "editors": editors,
+        "bench": "publish", **_run.stamp(), "machine": _run.machine(), "store": _run.store(args),
+        "editors": editors,
         "readers": args.readers, "status": "error", "problems": [error], "error": error,
     }  # fmt: skip
 
@@ -574,10 +442,7 @@ def table(results: Sequence[dict[str, Any]]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.publish", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    p = _run.parser("bench.publish", __doc__)
     p.add_argument(
         "--editors", type=int, nargs="+", default=[1, 4], metavar="E",
         help="concurrent editors; one run per value (default: 1 4)",
@@ -586,28 +451,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="seconds of publishing (10)")
     p.add_argument("--messages", type=int, help="entries per editor, instead of --duration")
     p.add_argument("--warmup", type=int, default=20, help="entries published first, unmeasured")
-    p.add_argument("--size", type=int, default=256, help="entry body in bytes (256)")
-    p.add_argument("--redis", action="store_true", help="start a redis-server (AOF off) and use it")
-    p.add_argument("--workers", type=int, default=1, help="server worker processes (needs --redis)")
-    p.add_argument("--json", action="store_true", help="one JSON line per editor count")
     p.add_argument("--request-timeout", type=float, default=10.0, help="per publish, s (10)")
-    p.add_argument("--connect-timeout", type=float, default=10.0, help="per reader, s (10)")
-    p.add_argument("--connect-phase-timeout", type=float, default=60.0, help="all readers, s")
-    p.add_argument("--drain-timeout", type=float, default=30.0, help="after the last publish, s")
-    p.add_argument(
-        "--wall-limit", type=float,
-        help="one editor count's whole run, s (default: --duration + 120, or 600 with --messages)",
+    _run.add_options(
+        p, env_help=f"a setting for the started server (repeat); {RATE_SETTING}=0 unless given",
+        connect_timeout=10.0, phase_timeout=60.0, wall_limit=None,
+        wall_help="one editor count's whole run, s"
+        " (default: --duration + 120, or 600 with --messages)",
     )  # fmt: skip
-    p.add_argument("--no-uvloop", action="store_true", help="plain asyncio loops")
-    p.add_argument(
-        "--server-env", type=_setting, action="append", default=[], metavar="PUSHHUB_X=V",
-        help=f"a setting for the started server (repeat); {RATE_SETTING}=0 unless given here",
-    )  # fmt: skip
-    p.add_argument("--url", help="use this running server (loopback only) instead of starting one")
-    p.add_argument(
-        "--pid", type=int, action="append", default=[], help="with --url: server pid to measure"
-    )
-    p.add_argument("--token", default=os.environ.get("PUSHHUB_TOKEN"), help="with --url")
     args = p.parse_args(argv)
     problems = check_args(args)
     if problems:
@@ -616,7 +466,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.wall_limit = 600.0 if args.messages else args.duration + 120.0
     if not args.url and not any(name == RATE_SETTING for name, _ in args.server_env):
         args.server_env = [(RATE_SETTING, "0"), *args.server_env]
-    args.secret = None
     return args
 
 
@@ -632,35 +481,19 @@ def check_args(args: argparse.Namespace) -> list[str]:
         problems.append("--duration must be a positive number of seconds")
     if args.warmup < 0:
         problems.append("--warmup must be 0 or more")
-    if args.size < MIN_SIZE:
-        problems.append(f"--size must be at least {MIN_SIZE} (the body carries index and time)")
-    if args.workers < 1:
-        problems.append("--workers must be at least 1")
-    for name in ("request_timeout", "connect_timeout", "connect_phase_timeout", "drain_timeout"):
-        if not getattr(args, name) > 0:
-            problems.append(f"--{name.replace('_', '-')} must be positive")
-    if args.wall_limit is not None and not args.wall_limit > 0:
-        problems.append("--wall-limit must be positive")
-    if args.url:
-        if args.server_env:
-            problems.append("--server-env applies to a server the benchmark starts: not with --url")
-        parts = urlsplit(args.url)
-        if parts.scheme != "http" or parts.hostname not in LOOPBACK:
-            problems.append("--url must be http:// on loopback (127.0.0.1, localhost or ::1)")
-        if args.redis or args.workers > 1:
-            problems.append("--redis and --workers start a server: not with --url")
-        if not args.token:
-            problems.append("--url needs an editor token: --token or PUSHHUB_TOKEN")
-    elif args.pid:
+    timeouts = ("request_timeout", "connect_timeout", "connect_phase_timeout", "drain_timeout")
+    problems += _run.positive(args, *timeouts)
+    if args.wall_limit is not None:
+        problems += _run.positive(args, "wall_limit")
+    problems += _run.check_options(args)
+    if not args.url and args.pid:
         problems.append("--pid goes with --url")
-    elif args.workers > 1 and not args.redis:
-        problems.append("--workers > 1 needs --redis (the embedded store serves one process)")
     return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    _run.exit_on_sigterm()
     results: list[dict[str, Any]] = []
     for editors in args.editors:
         try:

@@ -50,151 +50,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import os
 import platform
 import secrets
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from bench._payload import MIN_SIZE, make_body
-from bench._proc import (
-    cpu_delta,
-    cpu_seconds,
-    load_average,
-    machine_busy_seconds,
-    raise_nofile,
-    tree,
-)
-from bench._report import _ms, _num, json_line
-from bench._servers import PushhubServer, RedisServer, StartError
+from bench import _run
+from bench._payload import make_body
+from bench._report import _ms, _num
+from bench._run import BenchError, Deadline
 from bench._storm_redis import RedisInfo, RedisInfoError, RedisSample, RedisWindow, window
-from bench.fanout import (
-    FD_HEADROOM,
-    LOOPBACK,
-    BenchError,
-    Deadline,
-    LoadProcess,
-    _mint,
-    _own_cpu,
-    _setting,
-    _terminate,
-    git_state,
-    source_digest,
-)
 
 SERVER_DEFAULTS = {"PUSHHUB_PUBLISH_RATE": "0", "PUSHHUB_WATCHDOG_INTERVAL": "600"}
 COUNTS = ("lost", "dup", "out_of_order", "resets", "unexpected_frames", "bad_frames")
 
-_STARTED = time.monotonic()
-
-
-def say(text: str) -> None:
-    print(f"storm: [{time.monotonic() - _STARTED:6.1f}s] {text}", file=sys.stderr, flush=True)
-
-
-# -- the processes -----------------------------------------------------------------------------
-
-
-@dataclass
-class Stack:
-    base: str
-    server_pids: list[int]
-    redis_pid: int | None
-    redis_addr: tuple[str, int] | None
+say = _run.sayer("storm")
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
     return {**SERVER_DEFAULTS, **dict(args.server_env)}
 
 
-@contextlib.contextmanager
-def servers(args: argparse.Namespace, workdir: Path) -> Iterator[Stack]:
-    """The server (and redis-server) of the run; the ones started here are stopped on exit."""
-    if args.url:
-        pids = [p for pid in args.pid for p in tree(pid)]
-        yield Stack(args.url.rstrip("/"), pids, None, redis_addr(args.redis_url))
-        return
-    redis: RedisServer | None = None
-    server: PushhubServer | None = None
-    try:
-        if args.redis:
-            redis = RedisServer(workdir / "redis").start()
-            say(f"store: {redis.describe()} on {redis.url}")
-        else:
-            say("store: embedded (SQLite in a temporary data directory)")
-        args.secret = secrets.token_urlsafe(48)
-        server = PushhubServer(
-            workdir / "node", secret=args.secret, redis_url=redis.url if redis else None,
-            extra_env=server_env(args),
-        ).start()  # fmt: skip
-        pids = tree(server.pid)
-        say(f"server: pid {server.pid} ({len(pids)} process(es)) on {server.url}")
-        addr = redis_addr(redis.url) if redis else None
-        try:
-            yield Stack(server.url, pids, redis.pid if redis else None, addr)
-        except BenchError as exc:
-            raise BenchError(f"{exc}\n--- server log ---\n{server.log_tail()}") from None
-    finally:
-        if server is not None:
-            say("stopping the server")
-            server.stop()
-        if redis is not None:
-            redis.stop()
-        say("stopped")
-
-
-def redis_addr(url: str | None) -> tuple[str, int] | None:
-    if not url:
-        return None
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 6379
-
-
-def load_args(args: argparse.Namespace) -> argparse.Namespace:
-    """What fanout's LoadProcess reads: the readers expect K backlog events after the snapshot."""
-    return argparse.Namespace(**{**vars(args), "messages": args.backlog})
-
-
-# -- measuring a window ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: float
-    cpu: dict[int, float]
-    busy: float
-    own: float
-    redis: RedisSample | None
-
-
-def sample(pids: Sequence[int], info: RedisInfo | None) -> Sample:
-    redis = info.sample() if info is not None else None
-    return Sample(time.monotonic(), cpu_seconds(pids), machine_busy_seconds(), _own_cpu(), redis)
-
-
-def cpu_between(before: Sample, after: Sample, pids: Sequence[int]) -> float | None:
-    picked = {p: before.cpu[p] for p in pids if p in before.cpu}
-    return cpu_delta(picked, after.cpu) if picked else None
-
-
 # -- the editor's side -------------------------------------------------------------------------
-
-
-def create_blog(client: httpx.Client, slug: str) -> int:
-    resp = client.put(f"/api/blogs/{slug}", json={"title": "Reconnect storm benchmark"})
-    if resp.status_code not in (200, 201):
-        raise BenchError(f"creating blog {slug}: HTTP {resp.status_code} {resp.text[:300]}")
-    return int(resp.json()["seq"])
 
 
 def publish_entries(
@@ -213,14 +97,8 @@ def publish_entries(
             )
         except httpx.HTTPError as exc:
             raise BenchError(f"publishing {label} entry {i} failed: {exc!r}") from None
-        if resp.status_code == 429:
-            raise BenchError(
-                f"publishing {label} entry {i}: HTTP 429: the server's publish rate limit"
-                " (start it with PUSHHUB_PUBLISH_RATE=0)"
-            )
-        if resp.status_code != 201:
-            raise BenchError(f"publishing {label} entry {i}: HTTP {resp.status_code} {resp.text}")
-        seqs.append(int(resp.json()["seq"]))
+        hint = "(start it with PUSHHUB_PUBLISH_RATE=0)"
+        seqs.append(_run.entry_seq(resp, f"publishing {label} entry {i}", hint))
     return seqs
 
 
@@ -234,7 +112,7 @@ def check_seqs(seqs: list[int], first: int, label: str, problems: list[str]) -> 
 
 @dataclass
 class Phases:
-    """What the load process reported, and the samples around the burst."""
+    """What the load process reported, and what was measured around the burst."""
 
     connected: dict[str, Any]
     drained: dict[str, Any]
@@ -244,25 +122,8 @@ class Phases:
     final: dict[str, Any]
     head_at_resume: int
     dropped_at: float
-    before: Sample
-    after: Sample
-    loadavg: float
-
-
-def connect(load: LoadProcess, args: argparse.Namespace, deadline: Deadline) -> dict[str, Any]:
-    conn = load.expect("connected", deadline.left(args.connect_phase_timeout + 15))
-    if conn["ok"] != args.readers or conn["timed_out"]:
-        raise BenchError(
-            f"{conn['ok']} of {args.readers} readers connected"
-            f" (timed out: {conn['timed_out']}); errors: {conn['errors']}"
-        )
-    say(f"all {conn['ok']} readers have their snapshot in {conn['connect_s']:.2f}s")
-    return conn
-
-
-def drain(load: LoadProcess, args: argparse.Namespace, deadline: Deadline) -> dict[str, Any]:
-    load.send({"cmd": "drain", "timeout_s": deadline.left(args.drain_timeout)})
-    return load.expect("drained", deadline.left(args.drain_timeout + 15))
+    window: _run.Window
+    redis: RedisWindow | None
 
 
 @dataclass
@@ -270,11 +131,11 @@ class Run:
     """Everything one run's phases share."""
 
     args: argparse.Namespace
-    stack: Stack
+    stack: _run.Stack
     client: httpx.Client
     slug: str
     head: int  # the blog's seq when the readers connected
-    load: LoadProcess
+    load: _run.LoadPipe
     info: RedisInfo | None
     deadline: Deadline
     problems: list[str]
@@ -283,15 +144,17 @@ class Run:
         seqs = publish_entries(self.client, self.slug, count, label, self.args.size, self.deadline)
         check_seqs(seqs, first, label, self.problems)
 
+    def redis_sample(self) -> RedisSample | None:
+        return self.info.sample() if self.info is not None else None
+
 
 def storm(ctx: Run) -> Phases:
     args, load, deadline = ctx.args, ctx.load, ctx.deadline
-    connected = connect(load, args, deadline)
-    if connected["snapshot_seqs"] != [ctx.head] or connected["epochs"] != 1:
-        ctx.problems.append(f"snapshots at seqs {connected['snapshot_seqs']}; head was {ctx.head}")
+    connected = load.connected(args, deadline, ctx.head, ctx.problems)
+    say(f"all {connected['ok']} readers have their snapshot in {connected['connect_s']:.2f}s")
     say(f"publishing {args.backlog} backlog entries")
     ctx.publish(args.backlog, "backlog", ctx.head + 1)
-    drained = drain(load, args, deadline)
+    drained = load.drain(args, deadline)
     say(f"every reader has the backlog; dropping all {args.readers}")
     load.send({"cmd": "drop"})
     dropped = load.expect("dropped", deadline.left(30.0))
@@ -300,44 +163,38 @@ def storm(ctx: Run) -> Phases:
     ctx.publish(args.missed, "missed", ctx.head + args.backlog + 1)
     # Let the server finish with the disconnects and the fan-out before the window opens.
     time.sleep(min(args.settle, deadline.left()))
-    loadavg = load_average()
     measured = [*ctx.stack.server_pids, load.pid]
-    before = sample(measured, ctx.info)
+    redis_before, before = ctx.redis_sample(), _run.sample(measured)
     say(f"resuming all {args.readers} at once (≤ {args.connect_concurrency} handshakes in flight)")
     load.send({"cmd": "resume", "missed": args.missed,
                "timeout_s": deadline.left(args.resume_timeout)})  # fmt: skip
     caught = load.expect("caught_up", deadline.left(args.resume_timeout + 15))
-    after = sample(measured, ctx.info)
+    redis_after, after = ctx.redis_sample(), _run.sample(measured)
     resumed = load.expect("resumed", deadline.left(30.0))
     load.send({"cmd": "finish"})
     final = load.expect("result", deadline.left(30.0))
     head_at_resume = ctx.head + args.backlog + args.missed
+    redis = window(redis_before, redis_after) if redis_before and redis_after else None
     return Phases(connected, drained, dropped, caught, resumed, final,
-                  head_at_resume, dropped_at, before, after, loadavg)  # fmt: skip
+                  head_at_resume, dropped_at, _run.Window(before, after), redis)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     deadline = Deadline(args.wall_limit)
-    soft, hard = raise_nofile(args.readers + FD_HEADROOM)
-    if soft < args.readers + 64:
-        raise BenchError(f"fd limit {soft} (hard {hard}) is too low for {args.readers} readers")
     problems: list[str] = []
     with (
-        tempfile.TemporaryDirectory(prefix="pushhub-storm-") as tmp,
-        servers(args, Path(tmp)) as stack,
-        redis_info(stack) as info,
+        _run.servers(args, say, server_env(args)) as stack,
+        redis_info(stack.redis_url or args.redis_url) as info,
     ):
         slug = f"storm-{secrets.token_hex(4)}"
         # A PUSHHUB_TOKEN from the shell is for some other server: never for the one started here.
-        token = args.token if args.url else _mint(args.secret, slug)
-        with httpx.Client(
-            base_url=stack.base, trust_env=False, timeout=10.0,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as client:  # fmt: skip
-            head = create_blog(client, slug)
-            ws_url = stack.base.replace("http://", "ws://", 1) + f"/ws/blogs/{slug}"
-            say(f"connecting {args.readers} readers to {ws_url}")
-            load = LoadProcess(load_args(args), ws_url, Path(tmp) / "loadgen.log")
+        token = args.token if args.url else _run.mint(stack.secret, slug)
+        with _run.editor_client(stack.base, token) as client:
+            head = _run.create_blog(client, slug, "Reconnect storm benchmark")
+            url = _run.ws_url(stack.base, slug)
+            say(f"connecting {args.readers} readers to {url}")
+            # The readers expect the K backlog events after their snapshot.
+            load = _run.start_loadgen(args, url, stack.workdir / "loadgen.log", args.backlog)
             try:
                 phases = storm(Run(args, stack, client, slug, head, load, info, deadline, problems))
             finally:
@@ -346,14 +203,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def redis_info(stack: Stack) -> Iterator[RedisInfo | None]:
-    if stack.redis_addr is None:
+def redis_info(url: str | None) -> Iterator[RedisInfo | None]:
+    """A connection for INFO to the server's Redis, when it has one."""
+    if not url:
         yield None
         return
+    parts = urlsplit(url)
+    addr = parts.hostname or "127.0.0.1", parts.port or 6379
     try:
-        info = RedisInfo(*stack.redis_addr)
+        info = RedisInfo(*addr)
     except OSError as exc:
-        raise BenchError(f"cannot reach redis at {stack.redis_addr}: {exc!r}") from None
+        raise BenchError(f"cannot reach redis at {addr}: {exc!r}") from None
     try:
         yield info
     finally:
@@ -364,12 +224,11 @@ def redis_info(stack: Stack) -> Iterator[RedisInfo | None]:
 
 
 def report(
-    args: argparse.Namespace, stack: Stack, load_pid: int, p: Phases, problems: list[str]
+    args: argparse.Namespace, stack: _run.Stack, load_pid: int, p: Phases, problems: list[str]
 ) -> dict[str, Any]:
     resumed = p.resumed
-    server_cpu = cpu_between(p.before, p.after, stack.server_pids)
-    load_cpu = cpu_between(p.before, p.after, [load_pid])
-    redis = window(p.before.redis, p.after.redis) if p.before.redis and p.after.redis else None
+    server_cpu = p.window.cpu(stack.server_pids)
+    load_cpu = p.window.cpu([load_pid])
     result: dict[str, Any] = {
         "bench": "storm",
         **metadata(args),
@@ -386,18 +245,15 @@ def report(
         "server_pids": len(stack.server_pids),
         "server_cpu_s": server_cpu,
         "server_cpu_ms_per_reconnect": per_reader(server_cpu, args.readers, 1000),
-        **redis_numbers(redis, args.readers),
+        **redis_numbers(p.redis, args.readers),
         "loadgen_cpu_s": load_cpu,
-        "window_s": p.after.at - p.before.at,
-        "drop_to_resume_s": p.before.at - p.dropped_at,
+        "window_s": p.window.after.at - p.window.before.at,
+        "drop_to_resume_s": p.window.before.at - p.dropped_at,
         "connect_s": p.connected["connect_s"],
         "backlog_phase": backlog_phase(p.final),
-        "loadavg_1m_before_burst": p.loadavg,
+        "loadavg_1m_before_burst": p.window.before.loadavg,
     }  # fmt: skip
-    busy = p.after.busy - p.before.busy
-    ours = sum(v for v in (server_cpu, load_cpu, result["redis_cpu_s"]) if v)
-    # What other tenants of this shared box took from the same cores during the burst.
-    result["other_cpu_s"] = max(0.0, busy - ours - (p.after.own - p.before.own))
+    result["other_cpu_s"] = p.window.others(server_cpu, load_cpu, result["redis_cpu_s"])
     problems.extend(find_problems(args, p, result))
     result["problems"] = problems
     result["status"] = "ok" if not problems else "error"
@@ -454,17 +310,15 @@ def find_problems(args: argparse.Namespace, p: Phases, result: Mapping[str, Any]
 
 
 def metadata(args: argparse.Namespace) -> dict[str, Any]:
-    """Where and what was measured, as fanout records it."""
+    """Where and what was measured."""
     return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "store": "external" if args.url else ("redis" if args.redis else "embedded"),
+        **_run.stamp(),
+        "store": _run.store(args),
         "redis_aof": False if args.redis else None,
         "client": args.client,
         "deflate": args.deflate,
         "server_env": {} if args.url else server_env(args),
-        "git": git_state(),
-        "pushhub_source": source_digest(),
-        "python": platform.python_version(),
+        # Less than bench.publish records (`_run.machine`), as storm's results always had it.
         "machine": {"node": platform.node(), "cpus": os.cpu_count(), "kernel": platform.release()},
     }
 
@@ -518,93 +372,44 @@ def notes(result: Mapping[str, Any]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.storm", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
-    p.add_argument("--readers", type=int, default=1000, help="WebSocket readers N (1000)")
+    p = _run.parser("bench.storm", __doc__)
+    _run.add_loadgen_options(p)
     p.add_argument("--backlog", type=int, default=20, help="entries before the drop K (20)")
     p.add_argument("--missed", type=int, default=20, help="entries while dropped B (20)")
-    p.add_argument("--size", type=int, default=256, help="entry body in bytes (256)")
-    p.add_argument("--redis", action="store_true", help="start a redis-server (AOF off) and use it")
-    p.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
-    p.add_argument("--connect-concurrency", type=int, default=200, help="handshakes in flight")
-    p.add_argument("--connect-timeout", type=float, default=15.0, help="per handshake, s (15)")
-    p.add_argument("--connect-phase-timeout", type=float, default=90.0, help="all readers, s")
-    p.add_argument("--drain-timeout", type=float, default=30.0, help="backlog to everyone, s")
     p.add_argument("--resume-timeout", type=float, default=60.0, help="the burst, s (60)")
-    p.add_argument("--wall-limit", type=float, default=180.0, help="whole run, s (180)")
     p.add_argument("--settle", type=float, default=1.0, help="pause before the burst, s (1)")
-    p.add_argument("--deflate", action="store_true", help="readers offer permessage-deflate")
-    p.add_argument("--no-uvloop", action="store_true", help="plain asyncio loop in the load")
-    p.add_argument("--client", choices=("lean", "websockets"), default="lean", help="readers")
-    p.add_argument(
-        "--server-env", type=_setting, action="append", default=[], metavar="PUSHHUB_X=V",
-        help="a setting for the started server (repeat); overrides "
-        + " ".join(f"{k}={v}" for k, v in SERVER_DEFAULTS.items()),
-    )  # fmt: skip
-    p.add_argument("--url", help="use this running server (loopback only) instead of starting one")
-    p.add_argument("--pid", type=int, action="append", default=[], help="with --url: server pid")
-    p.add_argument("--token", default=os.environ.get("PUSHHUB_TOKEN"), help="with --url")
     p.add_argument("--redis-url", help="with --url: the server's Redis, for INFO (loopback)")
-    args = p.parse_args(argv)
-    args.secret = None
-    return args
+    defaults = " ".join(f"{k}={v}" for k, v in SERVER_DEFAULTS.items())
+    env_help = f"a setting for the started server (repeat); overrides {defaults}"
+    _run.add_options(p, workers=False, env_help=env_help)
+    return p.parse_args(argv)
 
 
 def check_args(args: argparse.Namespace) -> None:
-    problems = [*_check_sizes(args), *_check_target(args)]
+    problems = []
+    if min(args.readers, args.backlog, args.missed, args.connect_concurrency) < 1:
+        problems.append("--readers, --backlog, --missed, --connect-concurrency must be ≥ 1")
+    timeouts = ("resume_timeout", "connect_timeout", "connect_phase_timeout", "drain_timeout")
+    problems += _run.positive(args, *timeouts, "wall_limit")
+    if args.settle < 0:
+        problems.append("--settle must not be negative")
+    problems += _run.check_options(args)
+    if not args.url:
+        if args.pid or args.redis_url:
+            problems.append("--pid and --redis-url go with --url")
+    elif args.redis_url:
+        redis = urlsplit(args.redis_url)
+        if redis.scheme != "redis" or redis.hostname not in _run.LOOPBACK:
+            problems.append("--redis-url must be redis:// on loopback")
     if problems:
         print("storm: " + "; ".join(problems), file=sys.stderr)
         raise SystemExit(2)
 
 
-def _check_sizes(args: argparse.Namespace) -> list[str]:
-    problems = []
-    if min(args.readers, args.backlog, args.missed, args.connect_concurrency) < 1:
-        problems.append("--readers, --backlog, --missed, --connect-concurrency must be ≥ 1")
-    if args.size < MIN_SIZE:
-        problems.append(f"--size must be at least {MIN_SIZE} (the body carries index and time)")
-    timeouts = (args.connect_timeout, args.connect_phase_timeout, args.drain_timeout,
-                args.resume_timeout, args.wall_limit)  # fmt: skip
-    if min(timeouts) <= 0 or args.settle < 0:
-        problems.append("timeouts and --wall-limit must be positive, --settle not negative")
-    return problems
-
-
-def _check_target(args: argparse.Namespace) -> list[str]:
-    if not args.url:
-        return ["--pid and --redis-url go with --url"] if args.pid or args.redis_url else []
-    problems = []
-    parts = urlsplit(args.url)
-    if parts.scheme != "http" or parts.hostname not in LOOPBACK:
-        problems.append("--url must be http:// on loopback (127.0.0.1, localhost or ::1)")
-    if args.redis or args.server_env:
-        problems.append("--redis and --server-env apply to a server the benchmark starts")
-    if not args.token:
-        problems.append("--url needs an editor token: --token or PUSHHUB_TOKEN")
-    if args.redis_url:
-        redis = urlsplit(args.redis_url)
-        if redis.scheme != "redis" or redis.hostname not in LOOPBACK:
-            problems.append("--redis-url must be redis:// on loopback")
-    return problems
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     check_args(args)
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        result = run(args)
-    except (BenchError, StartError, RedisInfoError) as exc:
-        say(f"FAILED: {exc}")
-        if args.json:
-            print(json_line(failed(args, str(exc))))
-        return 1
-    print(json_line(result) if args.json else markdown(result))
-    for problem in result["problems"]:
-        say(f"PROBLEM: {problem}")
-    return 0 if result["status"] == "ok" else 1
+    return _run.main(args, say, run, failed, markdown, errors=(RedisInfoError,))
 
 
 def failed(args: argparse.Namespace, error: str) -> dict[str, Any]:

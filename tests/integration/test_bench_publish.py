@@ -6,10 +6,6 @@ Timings are never asserted: CI shares its cores with everything else.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,20 +13,17 @@ import pytest
 
 from bench._firstdelivery import Readers, Tally
 from bench.publish import Accepted, delivery_latencies
+from tests.support.bench import frame, json_lines, run_module, snapshot
 
-ROOT = Path(__file__).resolve().parents[2]
 EDITORS = (1, 4)
 
 
 def run_bench(*extra: str) -> list[dict[str, Any]]:
-    cmd = [
-        sys.executable, "-m", "bench.publish", "--editors", *map(str, EDITORS),
-        "--duration", "2", "--json", "--wall-limit", "45", *extra,
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == len(EDITORS), f"exit {proc.returncode}:\n{proc.stderr[-3000:]}"
-    assert proc.returncode == 0, f"{lines}\n{proc.stderr[-3000:]}"
+    lines = json_lines(
+        "bench.publish", "--editors", *map(str, EDITORS), "--duration", "2", "--json",
+        "--wall-limit", "45", *extra, timeout=110,
+    )  # fmt: skip
+    assert len(lines) == len(EDITORS), lines
     return lines
 
 
@@ -59,10 +52,7 @@ def test_publish_bench_delivers_every_accepted_entry_once(store: str) -> None:
 
 
 def test_bad_arguments_exit_2() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.publish", "--editors", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    proc = run_module("bench.publish", "--editors", "0", timeout=30)
     assert proc.returncode == 2, proc.stderr
 
 
@@ -95,19 +85,11 @@ def test_tally_of_a_clean_stream_counts_nothing() -> None:
     )  # fmt: skip
 
 
-def frame(seq: int, index: int, sent_ns: int) -> bytes:
-    body = f"bench {index} {sent_ns} xxxx"
-    return orjson.dumps(
-        {"type": "event", "seq": seq, "epoch": "e1", "op": "create", "entry": {"body": body}}
-    )
-
-
 async def test_readers_count_frames_by_seq_and_time_the_first_arrival() -> None:
     readers = Readers(2)
     ok, bad = readers.readers
-    snapshot = orjson.dumps({"type": "snapshot", "seq": 10, "epoch": "e1", "entries": []})
     for reader in (ok, bad):
-        readers.on_text(reader, snapshot, 0)
+        readers.on_text(reader, snapshot(10), 0)
     sent = {11: 1_000, 12: 2_000, 13: 3_000}
     for seq in (11, 12, 13):
         readers.on_text(ok, frame(seq, seq - 11, sent[seq]), sent[seq] + 500)
@@ -136,7 +118,7 @@ async def test_readers_count_frames_by_seq_and_time_the_first_arrival() -> None:
 async def test_readers_drain_completes_when_the_last_expected_seq_arrives() -> None:
     readers = Readers(1)
     (reader,) = readers.readers
-    readers.on_text(reader, orjson.dumps({"type": "snapshot", "seq": 0, "epoch": "e"}), 0)
+    readers.on_text(reader, snapshot(0), 0)
     readers.on_text(reader, frame(1, 0, 1), 2)
     readers.expect([1, 2])
     assert not readers.complete.is_set()

@@ -6,32 +6,21 @@ Timings are never asserted: CI shares its cores with everything else.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from bench._loadgen import Load
+from tests.support.bench import frame, json_lines, snapshot
 
-ROOT = Path(__file__).resolve().parents[2]
 READERS, MESSAGES = 20, 5
 
 
 def run_bench(*extra: str) -> dict[str, Any]:
-    cmd = [
-        sys.executable, "-m", "bench.fanout", "--readers", str(READERS),
-        "--messages", str(MESSAGES), "--rate", "20", "--json", "--wall-limit", "80", *extra,
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=100)
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert lines, f"no output (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    assert proc.returncode == 0, f"{result}\n{proc.stderr[-3000:]}"
-    return result
+    return json_lines(
+        "bench.fanout", "--readers", str(READERS), "--messages", str(MESSAGES), "--rate", "20",
+        "--json", "--wall-limit", "80", *extra, timeout=100,
+    )[-1]  # fmt: skip
 
 
 @pytest.mark.parametrize("store", ["embedded", "redis"])
@@ -49,20 +38,12 @@ def test_fanout_delivers_every_entry_once_in_order(store: str) -> None:
     assert result["rss_kb"]["before"] > 0 and result["server_cpu_s"] is not None
 
 
-def frame(seq: int, sent_ns: int = 1) -> bytes:
-    body = f"bench {seq} {sent_ns} xxxx"
-    return orjson.dumps(
-        {"type": "event", "seq": seq, "epoch": "e1", "op": "create", "entry": {"body": body}}
-    )
-
-
 async def test_loadgen_counts_lost_duplicated_and_out_of_order_by_seq() -> None:
     args = argparse.Namespace(readers=2, messages=4)
     load = Load(args)
-    snapshot = orjson.dumps({"type": "snapshot", "seq": 10, "epoch": "e1", "entries": []})
     ok, bad = load.readers
     for reader in load.readers:
-        load.on_text(reader, snapshot, 0)
+        load.on_text(reader, snapshot(10), 0)
     for seq in (11, 12, 13, 14):
         load.on_text(ok, frame(seq), 5)
     # 12 twice, 14 before 13, 15 is past what was published, 11 never comes.

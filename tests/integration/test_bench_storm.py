@@ -7,34 +7,23 @@ Timings are never asserted: CI shares its cores with everything else.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from bench._loadgen import Load
 from bench._storm_load import Storm
 from bench._storm_redis import RedisSample, parse_commandstats, window
+from tests.support.bench import frame, json_lines, run_module, snapshot
 
-ROOT = Path(__file__).resolve().parents[2]
 READERS, BACKLOG, MISSED = 20, 5, 5
 
 
 def run_storm(*extra: str) -> dict[str, Any]:
-    cmd = [
-        sys.executable, "-m", "bench.storm", "--readers", str(READERS), "--backlog", str(BACKLOG),
-        "--missed", str(MISSED), "--json", "--wall-limit", "80", *extra,
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=100)
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert lines, f"no output (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    assert proc.returncode == 0, f"{result}\n{proc.stderr[-3000:]}"
-    return result
+    return json_lines(
+        "bench.storm", "--readers", str(READERS), "--backlog", str(BACKLOG),
+        "--missed", str(MISSED), "--json", "--wall-limit", "80", *extra, timeout=100,
+    )[-1]  # fmt: skip
 
 
 @pytest.mark.parametrize("store", ["embedded", "redis"])
@@ -59,27 +48,13 @@ def test_storm_every_reader_resumes_with_exactly_what_it_missed(store: str) -> N
 
 
 def test_storm_rejects_bad_arguments() -> None:
-    cmd = [sys.executable, "-m", "bench.storm", "--readers", "0", "--pid", "1"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=30)
+    proc = run_module("bench.storm", "--readers", "0", "--pid", "1", timeout=30)
 
     assert proc.returncode == 2, proc.stderr
     assert "--readers" in proc.stderr and "--pid" in proc.stderr
 
 
 # -- the counting, without a server ------------------------------------------------------------
-
-
-def frame(seq: int) -> bytes:
-    entry = {"body": f"bench {seq} 1 xxxx"}
-    return orjson.dumps(
-        {"type": "event", "seq": seq, "epoch": "e1", "op": "create", "entry": entry}
-    )
-
-
-def snapshot(seq: int, *, reset: bool) -> bytes:
-    return orjson.dumps(
-        {"type": "snapshot", "seq": seq, "epoch": "e1", "entries": [], "reset": reset}
-    )
 
 
 async def test_storm_counts_duplicates_gaps_disorder_and_resets_by_seq() -> None:

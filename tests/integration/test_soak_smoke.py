@@ -8,33 +8,23 @@ server at the end, and every fault carried out.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
-from typing import Any
 
 from bench.soak_check import FinalState, check_reader, check_store, verdict
 from bench.soak_clients import Attempt, Parsed, ReaderRecord, Write
+from tests.support.bench import json_lines
 
-ROOT = Path(__file__).resolve().parents[2]
 FAULTS = ["slow-readers", "redis-kill", "redis-freeze", "node-kill", "node-term"]
 READERS = 20
 
 
 def test_short_soak_with_every_fault_loses_nothing() -> None:
     # The schedule shrinks with --duration; shorter stalls keep the whole run near 40 s.
-    cmd = [
-        sys.executable, "-m", "bench.soak", "--duration", "15", "--readers", str(READERS),
-        "--editors", "2", "--slow-pause", "4", "--freeze", "5", "--rows", "notable",
-        "--json", "--wall-limit", "100",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=130)
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert lines, f"no report (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
-    report: dict[str, Any] = json.loads(lines[-1])
-    assert proc.returncode == 0, f"{report['problems']}\n{proc.stderr[-4000:]}"
+    report = json_lines(
+        "bench.soak", "--duration", "15", "--readers", str(READERS), "--editors", "2",
+        "--slow-pause", "4", "--freeze", "5", "--rows", "notable", "--json", "--wall-limit", "100",
+        timeout=130,
+    )[-1]  # fmt: skip
 
     assert report["status"] == "ok" and report["problems"] == []
     assert report["acknowledged"] > 0
