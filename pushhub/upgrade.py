@@ -155,6 +155,9 @@ class ReaderUpgrade(asyncio.Protocol):
             await self.app(scope, self.receive, self.send)
         except ClientGone:
             pass
+        except asyncio.CancelledError:  # the server is stopping: not the route's failure
+            self._close()
+            raise
         except BaseException:
             log.exception("exception in the reader route")
             if not self.handshake_complete:
