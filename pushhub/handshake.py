@@ -72,10 +72,6 @@ def parse_upgrade(head: bytes) -> Upgrade | Refusal:
             return Refusal(400, "malformed header line", [])
         name, value = name.lower(), value.strip(b" \t")
         headers.append((name, value))
-        if not name.startswith(
-            (b"sec-websocket-", b"connection", b"upgrade", b"content-", b"transfer-")
-        ):
-            continue
         if name == b"connection":
             connection += [token.strip().lower() for token in value.split(b",")]
         elif name == b"upgrade":

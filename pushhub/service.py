@@ -30,7 +30,8 @@ BACKOFF_BASE = 0.002
 
 
 async def _after_conflict(attempt: int) -> None:
-    await asyncio.sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
+    if attempt < MAX_ATTEMPTS - 1:  # after the last one the editor gets its 409 at once
+        await asyncio.sleep(random.uniform(0, BACKOFF_BASE * 2**attempt))
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ class Handover:
 
 
 class ClientGone(Exception):
-    """Sent to a connection that is already closed (ASGI's OSError-like signal)."""
+    """Raised by `send` once the client has gone, as ASGI servers signal it; the route ends."""
 
 
 class ReaderUpgrade(asyncio.Protocol):
