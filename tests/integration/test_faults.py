@@ -71,7 +71,8 @@ async def test_redis_restart_keeps_epoch_and_readers_continue(
 
 
 async def test_slow_reader_is_cut_off_and_resume_makes_it_whole(tmp_path: Path, token: str) -> None:
-    env = {"PUSHHUB_HISTORY_LIMIT": "5", "PUSHHUB_READER_BUFFER": "5"}
+    # 80 quick publishes would outrun the default per-token rate (a burst of 60, then 20/s).
+    env = {"PUSHHUB_HISTORY_LIMIT": "5", "PUSHHUB_READER_BUFFER": "5", "PUSHHUB_PUBLISH_RATE": "0"}
     node = PushhubProcess(tmp_path / "n", extra_env=env).start()
     editor = Editor(node.url, token)
     try:
