@@ -6,7 +6,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
-from pushhub.auth import Editor, require_blog, verify
+from pushhub.auth import Editor, TokenVerifier, require_blog
 from pushhub.brokers.base import Broker
 from pushhub.config import Settings
 from pushhub.errors import Overloaded, RateLimited, Unauthorized, Unavailable
@@ -30,9 +30,11 @@ class Runtime:
     connect_rate: RateLimiter = field(init=False)
     publish_rate: RateLimiter = field(init=False)
     connections: ConnectionCounter = field(init=False)
+    verify: TokenVerifier = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.verify = TokenVerifier(self.secret, issuer=s.jwt_issuer, audience=s.jwt_audience)
         self.connect_rate = RateLimiter(s.ip_connect_rate, s.ip_connect_burst)
         self.publish_rate = RateLimiter(s.publish_rate, s.publish_burst)
         self.connections = ConnectionCounter(s.ip_max_connections, s.max_readers)
@@ -83,10 +85,7 @@ class Runtime:
     async def editor(self, authorization: str | None, blog: str | None = None) -> Editor:
         """The editor a write comes from: token valid, not revoked, allowed on this blog, and
         within its publish rate."""
-        editor = verify(
-            authorization, self.secret,
-            issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience,
-        )  # fmt: skip
+        editor = self.verify(authorization)
         if blog is not None:
             require_blog(editor, blog)
         if editor.token_id is not None and await self.broker.is_revoked(editor.token_id):

@@ -16,6 +16,7 @@ from pushhub.auth import (
     ALGORITHM,
     MIN_SECRET_BYTES,
     Editor,
+    TokenVerifier,
     issue_token,
     load_or_create_secret,
     require_blog,
@@ -241,3 +242,86 @@ def test_secrets_differ_between_data_dirs(tmp_path: Path) -> None:
 def test_created_secret_signs_tokens(tmp_path: Path) -> None:
     secret, _ = load_or_create_secret(tmp_path)
     assert verify(bearer(issue_token(secret, subject="s")), secret).name == "s"
+
+
+# -- TokenVerifier: verify, remembering accepted tokens --------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_verifier_checks_a_signature_once_per_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[str] = []
+    real = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    check = TokenVerifier(SECRET)
+    token = issue_token(SECRET, subject="Ana Ruiz", blogs=["marathon"])
+    first, second = check(bearer(token)), check(bearer(token))
+    assert first == second == Editor("Ana Ruiz", frozenset({"marathon"}), first.token_id)
+    assert decoded == [token]
+    check(bearer(issue_token(SECRET)))
+    assert len(decoded) == 2
+
+
+def test_verifier_refuses_a_remembered_token_once_it_expires() -> None:
+    check = TokenVerifier(SECRET)
+    expires = int(time.time()) + 1
+    token = raw_token({"sub": "a", "exp": expires})
+    assert check(bearer(token)).name == "a"
+    assert check(bearer(token)).name == "a"  # remembered
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(Unauthorized, match="expired"):
+        check(bearer(token))
+
+
+def test_verifier_decodes_again_once_its_clock_passes_exp(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[str] = []
+    real = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda t, *a, **k: decoded.append(t) or real(t, *a, **k))
+    clock = Clock()
+    check = TokenVerifier(SECRET, clock=clock)
+    token = issue_token(SECRET, ttl_seconds=60)
+    check(bearer(token))
+    clock.now += 59
+    check(bearer(token))
+    assert len(decoded) == 1
+    clock.now += 2  # past exp by the verifier's clock (PyJWT's real one still accepts it)
+    check(bearer(token))
+    assert len(decoded) == 2
+
+
+def test_verifier_never_remembers_a_refusal() -> None:
+    check = TokenVerifier(SECRET)
+    forged = issue_token(OTHER)
+    for _ in range(2):
+        with pytest.raises(Unauthorized, match="not valid"):
+            check(bearer(forged))
+    with pytest.raises(Unauthorized, match="required"):
+        check(None)
+
+
+def test_verifier_keeps_its_claims_checks() -> None:
+    check = TokenVerifier(SECRET, issuer="newsroom", audience="pushhub")
+    good = issue_token(SECRET, issuer="newsroom", audience="pushhub")
+    assert check(bearer(good)).name == "editor"
+    with pytest.raises(Unauthorized):
+        check(bearer(issue_token(SECRET, issuer="elsewhere", audience="pushhub")))
+
+
+def test_verifier_holds_at_most_size_tokens() -> None:
+    check = TokenVerifier(SECRET, size=3)
+    tokens = [issue_token(SECRET, subject=f"e{i}") for i in range(5)]
+    for token in tokens:
+        check(bearer(token))
+    assert len(check._accepted) == 3
+    assert list(check._accepted) == [bearer(t) for t in tokens[2:]]  # the oldest went first
