@@ -32,9 +32,10 @@ def first_line(text: str, limit: int = 72) -> str:
 
 
 def entry_block(entry: Entry, when: datetime | None = None) -> list[str]:
-    """A headline, the Markdown body indented, and the image if there is one."""
+    """A headline, the text indented (the Markdown body if sent, else the text of the HTML,
+    as from the reader stream), and the image if there is one."""
     lines = [headline(entry, when)]
-    lines += [f"{INDENT}{ln}".rstrip() for ln in entry.body.splitlines()]
+    lines += [f"{INDENT}{ln}".rstrip() for ln in entry.text.splitlines()]
     if entry.image is not None:
         extra = " — ".join(t for t in (entry.image.caption, entry.image.credit) if t)
         lines.append(f"{INDENT}[image] {entry.image.url}" + (f" — {extra}" if extra else ""))
@@ -51,7 +52,7 @@ def blog_row(blog: Blog) -> str:
 
 
 def entry_row(entry: Entry) -> str:
-    title = entry.title or first_line(entry.body, 60)
+    title = entry.title or first_line(entry.text, 60)
     when = entry.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
     return f"{entry.id:<16} {when}  {title}{flags(entry)}"
 
@@ -61,7 +62,7 @@ def change(event: Event, before: Entry | None) -> list[str]:
     if event.op == "blog" and event.blog is not None:
         return [f"* blog changed: {event.blog.title} [{event.blog.status}]"]
     if event.op == "delete":
-        what = f" ({before.title or first_line(before.body, 60)})" if before else ""
+        what = f" ({before.title or first_line(before.text, 60)})" if before else ""
         return [f"- deleted {event.entry_id}{what}"]
     entry = event.entry
     if entry is None:
@@ -70,16 +71,16 @@ def change(event: Event, before: Entry | None) -> list[str]:
         return ["+ " + line if i == 0 else line for i, line in enumerate(entry_block(entry))]
     if before is not None and _only_pin_changed(before, entry):
         verb = "pinned" if entry.pinned else "unpinned"
-        return [f"* {verb} {entry.id} ({entry.title or first_line(entry.body, 60)})"]
+        return [f"* {verb} {entry.id} ({entry.title or first_line(entry.text, 60)})"]
     lines = entry_block(entry, when=entry.updated_at)
     return [f"~ edited {lines[0]}", *lines[1:]]
 
 
 def _only_pin_changed(before: Entry, after: Entry) -> bool:
-    return before.pinned != after.pinned and (
-        before.title,
-        before.body,
-        before.author,
-        before.image,
-        before.key,
-    ) == (after.title, after.body, after.author, after.image, after.key)
+    return before.pinned != after.pinned and _visible(before) == _visible(after)
+
+
+def _visible(entry: Entry) -> tuple[object, ...]:
+    # Reader frames carry no body, so the text is compared through `html`, which the server
+    # re-renders on every body edit; with a body sent too, either one differing is a change.
+    return (entry.title, entry.body, entry.html, entry.author, entry.image, entry.key)

@@ -21,7 +21,11 @@ from pushhub_client.subscribe import Subscription
 
 
 class LiveBlog:
-    """The blog, its entries and the seq/epoch they are at."""
+    """The blog, its entries and the seq/epoch they are at.
+
+    The entries come from readers' frames, which carry no Markdown source: their `body` is None
+    (show `html`, or `text` in a terminal). `get_blog` answers with the bodies.
+    """
 
     def __init__(self, slug: str) -> None:
         self.slug = slug

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
+from pushhub_client._text import html_to_text
 from pushhub_client.errors import ProtocolError
 
 Json: TypeAlias = dict[str, Any]
@@ -128,14 +129,19 @@ class Blog:
 
 @dataclass(frozen=True)
 class Entry:
-    """One post of a live blog. Only `html` is safe to insert as HTML; the rest is plain text."""
+    """One post of a live blog. Only `html` is safe to insert as HTML; the rest is plain text.
+
+    `body` is the Markdown source, or None when it was not sent: readers' frames (`subscribe`,
+    `LiveBlog`, long-poll events, snapshots) carry no Markdown source; API answers (publish,
+    edit, delete, `get_blog`, `list_entries`) do. `text` is readable either way.
+    """
 
     id: str
     created_at: datetime
     updated_at: datetime
     author: str
     title: str | None
-    body: str
+    body: str | None
     html: str
     image: Image | None = None
     pinned: bool = False
@@ -150,15 +156,20 @@ class Entry:
             updated_at=parse_time(data.get("updated_at"), "updated_at"),
             author=_opt_str(data, "author") or "",
             title=_opt_str(data, "title"),
-            body=_opt_str(data, "body") or "",
+            body=_opt_str(data, "body"),
             html=_opt_str(data, "html") or "",
             image=Image.from_json(image) if isinstance(image, dict) else None,
             pinned=bool(data.get("pinned", False)),
             key=bool(data.get("key", False)),
         )
 
+    @property
+    def text(self) -> str:
+        """The entry as plain text: the Markdown source if it was sent, else the text of `html`."""
+        return self.body if self.body is not None else html_to_text(self.html)
+
     def to_json(self) -> Json:
-        return {
+        out: Json = {
             "id": self.id,
             "created_at": format_time(self.created_at),
             "updated_at": format_time(self.updated_at),
@@ -170,6 +181,9 @@ class Entry:
             "pinned": self.pinned,
             "key": self.key,
         }
+        if self.body is None:
+            del out["body"]  # as the server sent it: a reader's frame has no "body" key
+        return out
 
 
 def sort_entries(entries: list[Entry]) -> list[Entry]:

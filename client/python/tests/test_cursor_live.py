@@ -28,7 +28,6 @@ def entry(entry_id: str, minute: int, **changes: Any) -> Entry:
         "updated_at": f"2026-11-25T13:{minute:02d}:00.000Z",
         "author": "A",
         "title": f"title {entry_id}",
-        "body": "b",
         "html": "<p>b</p>",
         "image": None,
         "pinned": False,

@@ -49,6 +49,13 @@ def entry_json(entry_id: str, created: str, *, pinned: bool = False) -> dict[str
     }
 
 
+def reader_entry_json(entry_id: str, created: str) -> dict[str, Any]:
+    """An entry as readers' frames carry it: everything but the Markdown source."""
+    raw = entry_json(entry_id, created)
+    del raw["body"]
+    return raw
+
+
 def test_blog_and_entry_round_trip_to_the_same_json() -> None:
     assert Blog.from_json(BLOG).to_json() == BLOG
     raw = entry_json("0abc", "2026-11-25T13:04:05.007Z")
@@ -58,9 +65,36 @@ def test_blog_and_entry_round_trip_to_the_same_json() -> None:
     assert entry.to_json() == raw
 
 
+def test_a_reader_entry_has_no_body_and_stays_without_one() -> None:
+    raw = reader_entry_json("0abc", "2026-11-25T13:04:05.007Z")
+    entry = Entry.from_json(raw)
+    assert entry.body is None and entry.html == "<p>Fog <em>lifts</em></p>"
+    assert entry.text == "Fog lifts", "the text comes from the HTML"
+    assert entry.to_json() == raw and "body" not in entry.to_json()
+
+
+def test_an_api_entry_keeps_its_markdown_body_as_its_text() -> None:
+    entry = Entry.from_json(entry_json("0abc", "2026-11-25T13:04:05.007Z"))
+    assert entry.body == "Fog *lifts*" and entry.text == "Fog *lifts*"
+
+
+def test_reader_frames_without_body_parse() -> None:
+    raw = reader_entry_json("0a", "2026-11-25T10:00:00.000Z")
+    frames = [
+        {"type": "snapshot", "seq": 1, "epoch": "ep1", "blog": BLOG, "entries": [raw]},
+        {"type": "event", "seq": 2, "epoch": "ep1", "op": "update", "entry": raw},
+    ]
+    snap, update = (parse_frame(f) for f in frames)
+    assert isinstance(snap, Snapshot) and snap.entries[0].body is None
+    assert isinstance(update, Event) and update.entry is not None and update.entry.body is None
+    assert [f.to_json() for f in (snap, update)] == [{**frames[0], "reset": False}, frames[1]]
+
+
 def test_a_bad_value_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="created_at"):
         Entry.from_json({**entry_json("x", "2026-11-25T13:04:05.007Z"), "created_at": 5})
+    with pytest.raises(ProtocolError, match="body"):
+        Entry.from_json({**entry_json("x", "2026-11-25T13:04:05.007Z"), "body": 5})
     with pytest.raises(ProtocolError, match="bad timestamp"):
         Blog.from_json({**BLOG, "updated_at": "yesterday"})
 
@@ -77,7 +111,7 @@ def test_entries_sort_pinned_first_then_newest_then_id() -> None:
 
 
 def test_frames_parse_by_type_and_op() -> None:
-    created = entry_json("0a", "2026-11-25T10:00:00.000Z")
+    created = reader_entry_json("0a", "2026-11-25T10:00:00.000Z")
     base = {"type": "event", "epoch": "ep1"}
     create = parse_frame({**base, "seq": 2, "op": "create", "entry": created})
     delete = parse_frame({**base, "seq": 3, "op": "delete", "entry": {"id": "0a"}})
