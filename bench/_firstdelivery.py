@@ -108,7 +108,7 @@ class Readers:
     def __init__(self, count: int) -> None:
         self.readers = [Reader() for _ in range(count)]
         self.cache: dict[bytes, tuple[int, str, int, int]] = {}
-        self.bodies: dict[int, tuple[int, int]] = {}  # seq -> (index, sent_ns) from the body
+        self.stamps: dict[int, tuple[int, int]] = {}  # seq -> (index, sent_ns) of its entry
         self.first: dict[int, int] = {}
         self.last: dict[int, int] = {}
         self.unexpected_frames = 0
@@ -137,7 +137,7 @@ class Readers:
         if not tally.add(seq, arrived):
             return
         if index >= 0:
-            self.bodies.setdefault(seq, (index, sent))
+            self.stamps.setdefault(seq, (index, sent))
         if arrived < self.first.get(seq, arrived + 1):
             self.first[seq] = arrived
         if arrived > self.last.get(seq, -1):
@@ -191,7 +191,7 @@ class Readers:
             counts.add(r.tally.counts(expected))
             have.update(r.tally.arrivals.keys())
         seqs = [
-            [seq, *self.bodies.get(seq, (-1, 0)), self.first[seq], self.last[seq], have[seq]]
+            [seq, *self.stamps.get(seq, (-1, 0)), self.first[seq], self.last[seq], have[seq]]
             for seq in sorted(self.first)
         ]
         return {
@@ -202,7 +202,7 @@ class Readers:
             "bad_frames": self.bad_frames,
             "dropped": sum(1 for r in live if r.dropped),
             "drop_reasons": dict(Counter(r.dropped for r in live if r.dropped).most_common(5)),
-            # [seq, body index, body send time ns, first arrival ns, last arrival ns, readers]
+            # [seq, entry index, entry send time ns, first arrival ns, last arrival ns, readers]
             "seqs": seqs,
         }
 

@@ -13,7 +13,8 @@ Between "drained" and "finish", storm mode (bench.storm) adds "drop" and "resume
 bench._storm_load.
 
 Each reader expects the M events after its snapshot's seq and counts, by seq, what is lost,
-duplicated or out of order. Latency is arrival time minus the send time written in the body.
+duplicated or out of order. Latency is arrival time minus the send time stamped in the entry
+(`bench._payload`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from bench._payload import parse_body
+from bench._payload import parse_entry
 from bench._proc import raise_nofile, run_loop
 from bench._stats import ns_to_ms, summary
 from bench._wsclient import HandshakeFailed, LeanConnection
@@ -309,16 +310,15 @@ class Load:
 
 
 def classify(data: bytes | str) -> tuple[int, str, int, int]:
-    """(seq, frame type, body index, body send time) of one frame; index -1 and time 0 when the
-    body is not a benchmark body."""
+    """(seq, frame type, entry index, send time) of one frame, from the stamp in its entry
+    (`bench._payload.parse_entry`); index -1 and time 0 when the entry is not a benchmark one."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
         return -1, "bad", -1, 0
     if not isinstance(doc, dict) or not isinstance(doc.get("seq"), int):
         return -1, "bad", -1, 0
-    entry = doc.get("entry")
-    parsed = parse_body(entry.get("body")) if isinstance(entry, dict) else None
+    parsed = parse_entry(doc.get("entry"))
     index, sent = parsed if parsed else (-1, 0)
     return doc["seq"], str(doc.get("type")), index, sent
 

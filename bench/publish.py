@@ -27,7 +27,8 @@ What is measured and checked, per editor count:
 
 - accepted/s: 201 answers ÷ the window (first send to last answer).
 - publish HTTP ms: request written → whole 201 answer read, per accepted publish.
-- first delivery ms: the first reader's arrival time − the send time in the entry's body.
+- first delivery ms: the first reader's arrival time − the send time in the entry's body (read
+  from its html, since readers' frames carry no Markdown source).
 - server CPU ms / publish: utime+stime of the server's process tree (from /proc) from the first
   send until every reader has every entry, ÷ accepted. Also redis-server's, the reader
   process's, this process's, and what other tenants of the machine used meanwhile.
@@ -301,7 +302,7 @@ def delivery_latencies(
 ) -> tuple[list[float], list[float], int]:
     """(first-reader ms, all-readers ms, mismatched) per accepted entry that was delivered.
 
-    Mismatched: the frame with that seq carried another entry's body, i.e. the seq the API
+    Mismatched: the frame with that seq carried another entry's stamp, i.e. the seq the API
     answered with is not the seq its readers saw the entry under."""
     by_seq = {row[0]: row for row in res["seqs"]}
     everyone = res["readers_connected"]

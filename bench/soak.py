@@ -57,7 +57,7 @@ from bench.soak_check import (
     totals,
     verdict,
 )
-from bench.soak_clients import Editor, FrameCache, Ledger, Node, Reader, digest
+from bench.soak_clients import Editor, FrameCache, Ledger, Node, Reader, digest, entry_digest
 from bench.soak_cluster import SoakNode, SoakRedis, StartError
 from pushhub.auth import issue_token
 
@@ -311,7 +311,7 @@ def _state(doc: dict[str, Any]) -> FinalState:
     entries = doc["entries"]
     return FinalState(
         seq=int(doc["seq"]), epoch=str(doc["epoch"]),
-        entries={e["id"]: digest(e) for e in entries}, blog=digest(doc["blog"]),
+        entries={e["id"]: entry_digest(e) for e in entries}, blog=digest(doc["blog"]),
         titles=Counter(str(e.get("title")) for e in entries),
     )  # fmt: skip
 

@@ -19,7 +19,7 @@ class FinalState:
 
     seq: int
     epoch: str
-    entries: dict[str, bytes]  # id -> digest
+    entries: dict[str, bytes]  # id -> entry_digest (without the body, as readers get it)
     blog: bytes
     titles: Counter[str]  # create keys (entry titles) -> how many entries carry each
 

@@ -119,6 +119,15 @@ def digest(doc: Any) -> bytes:
     return hashlib.blake2b(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
+def entry_digest(entry: dict[str, Any]) -> bytes:
+    """`digest` of an entry as readers get it. Reader frames leave out the Markdown `body` (its
+    `html` rendering is there), while the API and the store keep it: dropping it on every side
+    keeps a reader's copy comparable with the server's, with old and new servers alike."""
+    if "body" not in entry:
+        return digest(entry)
+    return digest({k: v for k, v in entry.items() if k != "body"})
+
+
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
     """Sleep, but wake when `stop` is set; True if it was."""
     if seconds > 0:
@@ -313,16 +322,17 @@ def parse(frame: dict[str, Any]) -> Parsed:
         entries = frame["entries"]
         return Parsed(
             kind, int(frame["seq"]), str(frame["epoch"]), reset=bool(frame.get("reset")),
-            blog=digest(frame["blog"]), entries={e["id"]: digest(e) for e in entries},
+            blog=digest(frame["blog"]), entries={e["id"]: entry_digest(e) for e in entries},
             titles=frozenset(str(e.get("title")) for e in entries),
         )  # fmt: skip
     if kind != "event":
         return Parsed(kind)
     op = str(frame["op"])
     entry = frame.get("entry") or {}
+    changed = entry_digest(entry) if op in ("create", "update") else b""
     return Parsed(
         kind, int(frame["seq"]), str(frame["epoch"]), op=op, entry_id=str(entry.get("id", "")),
-        title=str(entry.get("title")), entry=digest(entry) if op in ("create", "update") else b"",
+        title=str(entry.get("title")), entry=changed,
         blog=digest(frame["blog"]) if op == "blog" else b"",
     )  # fmt: skip
 

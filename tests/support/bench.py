@@ -30,11 +30,11 @@ def json_lines(module: str, *args: str, timeout: float) -> list[dict[str, Any]]:
 
 
 def frame(seq: int, index: int | None = None, sent_ns: int = 1) -> bytes:
-    """An event whose body is a benchmark body (`bench._payload`): entry `index` (default: the
-    seq) sent at `sent_ns`."""
-    body = f"bench {seq if index is None else index} {sent_ns} xxxx"
+    """An event carrying a benchmark entry (`bench._payload`) as readers get it, rendered and
+    without its body: entry `index` (default: the seq) sent at `sent_ns`."""
+    entry = {"html": f"<p>bench {seq if index is None else index} {sent_ns} xxxx</p>"}
     return orjson.dumps(
-        {"type": "event", "seq": seq, "epoch": "e1", "op": "create", "entry": {"body": body}}
+        {"type": "event", "seq": seq, "epoch": "e1", "op": "create", "entry": entry}
     )
 
 
