@@ -193,7 +193,7 @@ class Hub:
             self._fan_out(ch, replica.apply(frame))
         elif verdict is Live.DUPLICATE:
             held = replica.frame_at(seq)
-            if held is not None and held.text != frame:
+            if held is not None and held.source != frame:
                 # The same seq and epoch with other content: the store lost events we had
                 # already passed on, and is handing their seqs to new writes.
                 self._diverged(ch, f"seq {seq} came again with other content")

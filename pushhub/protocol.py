@@ -1,12 +1,14 @@
 """Reader-facing protocol: frames, resume positions, close codes. Pure: no I/O here.
 
-An event frame is produced exactly once, by the store's atomic write (Lua in Redis, a transaction
-in SQLite), as `{"type":"event","seq":N,"epoch":"E",<body>}`; every node then passes the same text
-to its readers, so nothing is re-encoded per reader.
+An event is produced exactly once, by the store's atomic write (Lua in Redis, a transaction in
+SQLite), as `{"type":"event","seq":N,"epoch":"E",<body>}`. Each node turns it into the frame its
+readers get once per event (`reader_event`: the entry less its Markdown source, which readers
+never render) and passes that same text to every reader, so nothing is encoded per reader.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -49,13 +51,15 @@ class Position:
 
 class Frame:
     """One frame as text, with its wire forms (SSE, WebSocket, compressed WebSocket) each built
-    at most once, however many readers get it."""
+    at most once, however many readers get it. `source` is the stored event it was made from
+    (the text itself for frames that are not events)."""
 
-    __slots__ = ("_sse", "_ws", "_ws_deflate", "seq", "text")
+    __slots__ = ("_sse", "_ws", "_ws_deflate", "seq", "source", "text")
 
-    def __init__(self, seq: int, text: str) -> None:
+    def __init__(self, seq: int, text: str, source: str | None = None) -> None:
         self.seq = seq
         self.text = text
+        self.source = text if source is None else source
         self._sse: bytes | None = None
         self._ws: bytes | None = None
         self._ws_deflate: bytes | None = None
@@ -104,12 +108,28 @@ def event_frame(seq: int, epoch: str, body: str) -> str:
     return f'{{"type":"event","seq":{seq},"epoch":"{epoch}",{body}}}'
 
 
+def reader_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry as readers get it: everything but the Markdown source. Readers show `html`;
+    the source, as long again, is for editors, who get it from the API."""
+    return {k: v for k, v in entry.items() if k != "body"}
+
+
+def reader_event(ev: EventDoc, text: str) -> str:
+    """The frame readers get for the stored event `text` (parsed as `ev`)."""
+    entry = ev.get("entry")
+    if entry is None or "body" not in entry:  # blog and delete events go out as stored
+        return text
+    doc: dict[str, Any] = dict(ev)
+    doc["entry"] = {k: v for k, v in entry.items() if k != "body"}
+    return orjson.dumps(doc).decode()
+
+
 def snapshot_frame(
     blog: BlogDoc, entries: list[EntryDoc], seq: int, epoch: str, *, reset: bool
 ) -> str:
     doc = {
         "type": "snapshot", "seq": seq, "epoch": epoch,
-        "blog": blog, "entries": entries, "reset": reset,
+        "blog": blog, "entries": [reader_entry(e) for e in entries], "reset": reset,
     }  # fmt: skip
     return orjson.dumps(doc).decode()
 

@@ -1,5 +1,6 @@
-"""A blog as one node holds it in memory: current state, recent event frames, the encoded
-snapshot. Kept current by applying the same event frames readers get. Pure: no I/O.
+"""A blog as one node holds it in memory: current state (entries with their Markdown source,
+for the API), recent event frames as readers get them, the encoded snapshot. Kept current by
+applying the store's events. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import cast
 import orjson
 
 from pushhub.model import BlogDoc, EntryDoc, ordered
-from pushhub.protocol import Frame, Position, parse_event, snapshot_frame
+from pushhub.protocol import Frame, Position, parse_event, reader_event, snapshot_frame
 from pushhub.recovery import Live, ReplayAfter, classify_live, plan_resume
 
 
@@ -37,9 +38,9 @@ class BlogReplica:
         self.epoch = loaded.epoch
         self.recent: deque[Frame] = deque(maxlen=history_limit)
         for text in loaded.history:
-            seq = parse_event(text)["seq"]
-            if seq <= self.head:
-                self.recent.append(Frame(seq, text))
+            ev = parse_event(text)
+            if ev["seq"] <= self.head:
+                self.recent.append(Frame(ev["seq"], reader_event(ev, text), text))
         self._snapshots: dict[bool, Frame] = {}
 
     @property
@@ -69,7 +70,7 @@ class BlogReplica:
             entry = cast(EntryDoc, ev["entry"])
             self.entries[entry["id"]] = entry
         self.head = ev["seq"]
-        frame = Frame(self.head, text)
+        frame = Frame(self.head, reader_event(ev, text), text)
         self.recent.append(frame)
         self._snapshots.clear()
         return frame

@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from pushhub.protocol import reader_entry
+
 
 def _client_dir() -> Path:
     # A checkout (or editable install) serves client/js/ itself; an installed package carries
@@ -410,7 +412,9 @@ def render_page(view: BlogView, url: str, *, frame: bool, max_entries: int, them
     summary = str(blog.get("summary") or "")
     # The script gets every entry even when fewer are shown: a delete or an unpin brings one
     # further down into view, and it must not look new then.
-    state = {"blog": blog, "entries": list(view.entries), "seq": view.seq, "epoch": view.epoch}
+    # As in readers' frames, the entries go without their Markdown source.
+    entries_for_script = [reader_entry(e) for e in view.entries]
+    state = {"blog": blog, "entries": entries_for_script, "seq": view.seq, "epoch": view.epoch}
     entries = list(view.entries)[:max_entries] if frame else list(view.entries)
     scripts = "".join(
         f'<script src="{_e(_static_url(name))}" defer></script>\n' for name in _PAGE_SCRIPTS

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from pushhub.auth import issue_token
-from tests.support.readers import LocalCopy
+from tests.support.readers import LocalCopy, as_read
 from tests.support.servers import HOST, TEST_SECRET, PushhubProcess, RedisProcess
 
 # The abuse comes from one address: rates would turn most of it into 429s and hide the code
@@ -266,7 +266,7 @@ class Bystander:
         """The bystander's copy is the server's blog, exactly."""
         with self._lock:
             assert self.copy.seq == state["seq"] and self.copy.epoch == state["epoch"]
-            assert self.copy.entries == {e["id"]: e for e in state["entries"]}
+            assert self.copy.entries == as_read(state["entries"])
             assert self.copy.blog == state["blog"]
             assert len(self.copy.seen) == len(set(self.copy.seen))
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import Editor
-from tests.support.readers import WsReader
+from tests.support.readers import WsReader, as_read
 from tests.support.servers import PushhubProcess, RedisProcess
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ async def test_lost_acknowledged_events_move_everyone_to_a_new_epoch(
                 with contextlib.suppress(TimeoutError):
                     await reader.recv(timeout=0.5)
         assert reader.copy.resets >= 1
-        assert reader.copy.entries == {e["id"]: e for e in state["entries"]}
+        assert reader.copy.entries == as_read(state["entries"])
         assert (await editor_a.http.get("/readyz")).json()["divergences"] >= 1
         await reader.close()
         await editor_b.aclose()

@@ -12,7 +12,7 @@ import redis
 import websockets
 
 from tests.support.api import Editor
-from tests.support.readers import LocalCopy, WsReader
+from tests.support.readers import LocalCopy, WsReader, as_read
 from tests.support.servers import PushhubProcess, RedisProcess
 
 
@@ -36,7 +36,7 @@ async def test_lost_pubsub_link_is_refilled_from_history(
         head = max(r["seq"] for r in results)
         await reader.until_seq(head, timeout=15)
         assert reader.copy.seen == list(range(2, head + 1))
-        assert reader.copy.entries == {e["id"]: e for e in (await editor.state("b"))["entries"]}
+        assert reader.copy.entries == as_read((await editor.state("b"))["entries"])
         admin.close()
         await reader.close()
     finally:

@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from tests.support.api import Editor
-from tests.support.readers import LocalCopy, WsReader, ws_url
+from tests.support.readers import LocalCopy, WsReader, as_read, ws_url
 from tests.support.servers import PushhubProcess, RedisProcess
 
 
@@ -35,9 +35,9 @@ async def test_snapshot_then_live_events(server: PushhubProcess, editor: Editor)
         ("create", new["seq"]), ("update", edited["seq"]),
         ("delete", gone["seq"]), ("blog", gone["seq"] + 1),
     ]  # fmt: skip
-    assert reader.copy.entries == {new["entry"]["id"]: edited["entry"]}
+    assert reader.copy.entries == as_read([edited["entry"]])
     assert reader.copy.blog is not None and reader.copy.blog["title"] == "Renamed"
-    assert reader.copy.entries == {e["id"]: e for e in (await editor.state("b"))["entries"]}
+    assert reader.copy.entries == as_read((await editor.state("b"))["entries"])
     await reader.quiet()
     await reader.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import Editor
-from tests.support.readers import RoamingReader, WsReader
+from tests.support.readers import RoamingReader, WsReader, as_read
 from tests.support.servers import PushhubProcess, RedisProcess
 from tests.support.tcpproxy import StallingProxy
 
@@ -21,7 +21,7 @@ async def _all_level(readers: list[RoamingReader], editor: Editor, blog: str) ->
     state = await editor.state(blog)
     for r in readers:
         await r.until_seq(state["seq"])
-        assert r.copy.entries == {e["id"]: e for e in state["entries"]}
+        assert r.copy.entries == as_read(state["entries"])
         assert len(r.copy.seen) == len(set(r.copy.seen))
     return int(state["seq"])
 
@@ -117,7 +117,7 @@ async def test_frozen_redis_answers_503_in_bound_and_readers_catch_up(
         after = await editor.publish("live", "after the freeze")
         await reader.until_seq(after["seq"])
         state = await editor.state("live")
-        assert reader.copy.entries == {e["id"]: e for e in state["entries"]}
+        assert reader.copy.entries == as_read(state["entries"])
         assert len(state["entries"]) == 2
         await reader.close()
     finally:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from pushhub.auth import issue_token
 from tests.support.api import Editor
-from tests.support.readers import WsReader
+from tests.support.readers import WsReader, as_read
 from tests.support.servers import TEST_SECRET, PushhubProcess, RedisProcess
 
 READERS = 3
@@ -92,7 +92,7 @@ async def _scenario(node: PushhubProcess, steps: list[tuple[str, int]]) -> None:
             await r.quiet(0.1)
             # LocalCopy.apply already failed on any gap, duplicate or reordering.
             assert r.copy.seq == state["seq"] and r.copy.epoch == state["epoch"]
-            assert r.copy.entries == {e["id"]: e for e in state["entries"]}
+            assert r.copy.entries == as_read(state["entries"])
             assert r.copy.blog == state["blog"]
             assert len(r.copy.seen) == len(set(r.copy.seen))
     finally:

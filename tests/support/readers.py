@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ class LocalCopy:
             self.snapshots += 1
             self.resets += bool(frame["reset"])
             self.seq, self.epoch, self.blog = frame["seq"], frame["epoch"], frame["blog"]
+            assert all("body" not in e for e in frame["entries"]), "Markdown source sent to readers"
             self.entries = {e["id"]: e for e in frame["entries"]}
             return
         assert frame["type"] == "event", frame
@@ -43,7 +45,14 @@ class LocalCopy:
         elif frame["op"] == "delete":
             self.entries.pop(frame["entry"]["id"])
         else:
+            assert "body" not in frame["entry"], "Markdown source sent to readers"
             self.entries[frame["entry"]["id"]] = frame["entry"]
+
+
+def as_read(entries: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Entries from the API, keyed by id as a `LocalCopy` holds them: without their Markdown
+    source, which readers' frames do not carry."""
+    return {e["id"]: {k: v for k, v in e.items() if k != "body"} for e in entries}
 
 
 def ws_url(base: str, blog: str, since: int | None = None, epoch: str | None = None) -> str:

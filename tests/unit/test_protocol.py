@@ -20,6 +20,7 @@ from pushhub.protocol import (
     event_frame,
     parse_event,
     parse_position,
+    reader_event,
     reader_message,
     snapshot_frame,
 )
@@ -227,3 +228,30 @@ def test_frame_sse() -> None:
     assert frame.sse().decode("utf-8").count("\n") == 3
     assert frame.sse() is frame.sse()  # built once, whatever the number of readers
     assert (frame.seq, frame.text) == (12, text)
+
+
+def test_reader_event_drops_only_the_markdown_source() -> None:
+    entry = {
+        "id": "e1", "created_at": "t", "updated_at": "t", "author": "Ana", "title": "Ten km",
+        "body": "**Split** at 10 km", "html": "<p><strong>Split</strong> at 10 km</p>",
+        "image": None, "pinned": False, "key": True,
+    }  # fmt: skip
+    for op in ("create", "update"):
+        stored = event_frame(4, "ep1", event_body(op, orjson.dumps(entry).decode()))  # type: ignore[arg-type]
+        text = reader_event(parse_event(stored), stored)
+        without = {k: v for k, v in entry.items() if k != "body"}
+        assert orjson.loads(text) == {
+            "type": "event", "seq": 4, "epoch": "ep1", "op": op, "entry": without,
+        }  # fmt: skip
+        assert list(orjson.loads(text)) == list(orjson.loads(stored))  # same field order
+    for stored in (
+        event_frame(5, "ep1", event_body("delete", '{"id":"e1"}')),
+        event_frame(6, "ep1", event_body("blog", '{"slug":"b","title":"T"}')),
+    ):
+        assert reader_event(parse_event(stored), stored) is stored
+
+
+def test_snapshot_entries_carry_no_markdown_source() -> None:
+    entry = {"id": "e1", "body": "*hi*", "html": "<p><em>hi</em></p>"}
+    text = snapshot_frame({"slug": "x"}, [entry], 3, "ep", reset=False)  # type: ignore[typeddict-item,list-item]
+    assert orjson.loads(text)["entries"] == [{"id": "e1", "html": "<p><em>hi</em></p>"}]

@@ -62,7 +62,12 @@ def loaded(
 
 
 def texts(frames: list[Frame]) -> list[str]:
-    return [f.text for f in frames]
+    """The stored events the frames were made from."""
+    return [f.source for f in frames]
+
+
+def for_readers(e: EntryDoc) -> dict[str, Any]:
+    return {k: v for k, v in e.items() if k != "body"}
 
 
 def fresh(history_limit: int = 100) -> BlogReplica:
@@ -80,7 +85,7 @@ def test_built_from_loaded() -> None:
     assert r.blog == blog()
     assert r.entries == {e1["id"]: e1, e2["id"]: e2}
     assert (r.head, r.epoch, r.oldest) == (3, EPOCH, 1)
-    assert [(f.seq, f.text) for f in r.recent] == list(enumerate(history, start=1))
+    assert [(f.seq, f.source) for f in r.recent] == list(enumerate(history, start=1))
 
 
 def test_history_beyond_head_is_ignored() -> None:
@@ -114,7 +119,7 @@ def test_apply_create_update_delete_blog() -> None:
     r = fresh()
     e = entry(1)
     frame = r.apply(create(2, e))
-    assert (frame.seq, frame.text) == (2, create(2, e))
+    assert (frame.seq, frame.source) == (2, create(2, e))
     assert r.entries == {e["id"]: e}
     assert r.head == 2
 
@@ -235,7 +240,7 @@ def test_snapshot_content() -> None:
     assert snap.seq == 3
     assert doc == {
         "type": "snapshot", "seq": 3, "epoch": EPOCH, "blog": blog(),
-        "entries": [entry(2, pinned=True), entry(1)], "reset": False,
+        "entries": [for_readers(entry(2, pinned=True)), for_readers(entry(1))], "reset": False,
     }  # fmt: skip
     assert orjson.loads(r.snapshot(reset=True).text)["reset"] is True
 
@@ -256,7 +261,7 @@ def test_snapshot_invalidated_on_apply() -> None:
     new = r.snapshot(reset=False)
     assert new is not old
     assert new.seq == 2
-    assert orjson.loads(new.text)["entries"] == [entry(1)]
+    assert orjson.loads(new.text)["entries"] == [for_readers(entry(1))]
     new_reset = r.snapshot(reset=True)
     assert new_reset is not old_reset
     assert orjson.loads(new_reset.text)["seq"] == 2
@@ -335,5 +340,41 @@ def test_frame_at_returns_held_frames_only() -> None:
     for text in texts:
         r.apply(text)
     # Seqs 4..6 are held (history limit 3); older and future ones are not.
-    assert [r.frame_at(s).text for s in (4, 5, 6)] == texts[2:]  # type: ignore[union-attr]
+    assert [r.frame_at(s).source for s in (4, 5, 6)] == texts[2:]  # type: ignore[union-attr]
     assert r.frame_at(3) is None and r.frame_at(7) is None and r.frame_at(0) is None
+
+
+# -- what readers get: entries without their Markdown source --------------------------------
+
+
+def test_readers_get_entries_without_the_markdown_source_and_the_api_keeps_it() -> None:
+    e = entry(1, body="**Lead** runner passes the *bridge*")
+    r = fresh()
+    created = r.apply(create(2, e))
+    edited = {**e, "body": "edited", "html": "<p>edited</p>"}
+    updated = r.apply(update(3, edited))  # type: ignore[arg-type]
+    gone = r.apply(delete(4, e["id"]))
+    renamed = r.apply(blog_event(5, blog("Marathon: the finish")))
+    for frame, stored in ((created, create(2, e)), (updated, update(3, edited))):  # type: ignore[arg-type]
+        doc, want = orjson.loads(frame.text), orjson.loads(stored)
+        want["entry"].pop("body")
+        assert doc == want
+        assert '"body"' not in frame.text and frame.source == stored
+    # Deletes and blog changes carry no source: they go out exactly as stored.
+    assert gone.text == gone.source == delete(4, e["id"])
+    assert renamed.text == renamed.source
+    r.apply(create(6, e))
+    assert r.entries[e["id"]] == e  # the replica (GET /api/blogs/…) keeps the source
+
+
+def test_history_from_the_store_is_held_as_readers_get_it() -> None:
+    e1, e2 = entry(1), entry(2)
+    history = [blog_event(1, blog()), create(2, e1), update(3, e2)]
+    r = BlogReplica(loaded([e1, e2], 3, history), history_limit=10)
+    frames = r.catch_up(Position(since=0, epoch=EPOCH))
+    assert [f.seq for f in frames] == [1, 2, 3]
+    assert [orjson.loads(f.text).get("entry") for f in frames] == [
+        None, for_readers(e1), for_readers(e2),
+    ]  # fmt: skip
+    snapshot = orjson.loads(r.catch_up(Position())[0].text)
+    assert snapshot["entries"] == [for_readers(e2), for_readers(e1)]
