@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 from typing import cast
 
 import orjson
@@ -93,10 +94,15 @@ class BlogReplica:
         return self.recent[i] if 0 <= i < len(self.recent) and seq <= self.head else None
 
     def events_after(self, since: int) -> list[Frame]:
-        if since >= self.head:
+        count = self.head - since  # the frames after `since` are the newest `count` we hold
+        if count <= 0:
             return []
-        start = since + 1 - self.oldest
-        return list(self.recent)[start:] if start > 0 else list(self.recent)
+        if count >= len(self.recent):
+            return list(self.recent)
+        # From the new end: a resume usually wants the last few of up to a thousand frames.
+        frames = list(islice(reversed(self.recent), count))
+        frames.reverse()
+        return frames
 
     def catch_up(self, pos: Position) -> list[Frame]:
         """The frames a reader at `pos` needs to be level with our head."""

@@ -378,3 +378,14 @@ def test_history_from_the_store_is_held_as_readers_get_it() -> None:
     ]  # fmt: skip
     snapshot = orjson.loads(r.catch_up(Position())[0].text)
     assert snapshot["entries"] == [for_readers(e2), for_readers(e1)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.integers(2, 40), st.integers(0, 45))
+def test_events_after_is_the_held_frames_past_since(limit: int, events: int, since: int) -> None:
+    r = fresh(history_limit=limit)
+    for seq in range(2, events + 1):
+        r.apply(create(seq, entry(seq)))
+    held = list(r.recent)
+    assert [f.seq for f in held] == list(range(max(1, events - limit + 1), events + 1))
+    assert r.events_after(since) == [f for f in held if f.seq > since]
