@@ -120,7 +120,7 @@ def reader_event(ev: EventDoc, text: str) -> str:
     if entry is None or "body" not in entry:  # blog and delete events go out as stored
         return text
     doc: dict[str, Any] = dict(ev)
-    doc["entry"] = {k: v for k, v in entry.items() if k != "body"}
+    doc["entry"] = reader_entry(entry)
     return orjson.dumps(doc).decode()
 
 

@@ -79,6 +79,10 @@ def test_first_paint_is_complete_without_javascript(
     main = page.locator("#ph-main")
     expect(main).to_have_attribute("data-seq", str(state["seq"]))
     expect(main).to_have_attribute("data-epoch", state["epoch"])
+    # The state handed to the page's script holds the entries as readers' frames do.
+    inline = json.loads(page.locator("#ph-state").text_content() or "")
+    assert {e["id"] for e in inline["entries"]} == {e["id"] for e in (old, key, pinned, pic)}
+    assert all("body" not in e and e["html"] for e in inline["entries"]), inline["entries"]
 
     # Headers: a CSP with no inline script, and the other safety headers.
     headers = response.headers
