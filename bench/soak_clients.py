@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench._proc import HOST
+from pushhub.protocol import reader_entry
 
 # -- what happened ---------------------------------------------------------------------------
 
@@ -123,9 +124,7 @@ def entry_digest(entry: dict[str, Any]) -> bytes:
     """`digest` of an entry as readers get it. Reader frames leave out the Markdown `body` (its
     `html` rendering is there), while the API and the store keep it: dropping it on every side
     keeps a reader's copy comparable with the server's, with old and new servers alike."""
-    if "body" not in entry:
-        return digest(entry)
-    return digest({k: v for k, v in entry.items() if k != "body"})
+    return digest(reader_entry(entry))
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
