@@ -61,7 +61,9 @@ class RedisBroker:
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             decode_responses=True,
-            socket_timeout=timeout,
+            # No socket timeout: `_call` bounds every command whole. redis-py would wrap each
+            # send in `asyncio.wait_for`, a task per command, for the same bound.
+            socket_timeout=None,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
@@ -294,7 +296,8 @@ class RedisBroker:
                 if ping_sent is not None and now - ping_sent > self.timeout:
                     raise TimeoutError("redis pub/sub did not answer a ping")
                 if ping_sent is None and now - last_heard > self.health_interval:
-                    await ps.ping()
+                    async with asyncio.timeout(self.timeout):
+                        await ps.ping()
                     ping_sent = now
                 continue
             last_heard = now
