@@ -22,6 +22,7 @@ from pushhub import __version__
 from pushhub.auth import load_or_create_secret
 from pushhub.config import Settings
 from pushhub.errors import PushhubError, Unavailable
+from pushhub.gctune import tune_for_serving
 from pushhub.middleware import LimitsMiddleware
 from pushhub.routes import api, stream
 from pushhub.routes.common import error_response, json_response
@@ -168,4 +169,6 @@ def app_from_env() -> Starlette:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return create_app(settings, secret)
+    app = create_app(settings, secret)
+    tune_for_serving()
+    return app
