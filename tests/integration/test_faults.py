@@ -36,6 +36,11 @@ async def test_lost_pubsub_link_is_refilled_from_history(
         head = max(r["seq"] for r in results)
         await reader.until_seq(head, timeout=15)
         assert reader.copy.seen == list(range(2, head + 1))
+        # Node B's own pub/sub link was cut too: its reads answer 503 until it resubscribes
+        # (after a jittered backoff), which under a loaded test run can outlast A's refill.
+        async with asyncio.timeout(15):
+            while (await editor.http.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.05)
         assert reader.copy.entries == as_read((await editor.state("b"))["entries"])
         admin.close()
         await reader.close()
