@@ -25,6 +25,7 @@ from tests.integration import test_readers
 from tests.support.api import Editor
 from tests.support.readers import WsReader
 from tests.support.servers import PushhubProcess
+from tests.support.wsraw import read_frame as read_raw_frame
 
 
 def test_uvicorn_internals_the_fast_path_relies_on() -> None:
@@ -154,13 +155,7 @@ async def test_compressed_bytes_on_the_wire_are_context_free(
         compressed: list[bool] = []
 
         async def read_frame() -> dict[str, object]:
-            b0, b1 = await reader.readexactly(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = int.from_bytes(await reader.readexactly(2), "big")
-            elif n == 127:
-                n = int.from_bytes(await reader.readexactly(8), "big")
-            payload = await reader.readexactly(n)
+            b0, payload = await read_raw_frame(reader)
             if b0 & 0x40:
                 payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
             compressed.append(bool(b0 & 0x40))
