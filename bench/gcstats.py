@@ -8,7 +8,7 @@ the same PUSHHUB_* variables, and times every collection through `gc.callbacks`.
 appends a line with, per generation, the collections so far, their total and longest time in
 ms, and the objects they freed; take one before and one after a run and subtract.
 
-docs/performance.md ("Garbage collection") has the runs this was made for.
+docs/performance.md (third sitting, "The collector") has the runs this was made for.
 """
 
 from __future__ import annotations

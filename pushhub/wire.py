@@ -330,7 +330,7 @@ class WirePool:
         self.deflate_min_bytes = deflate_min_bytes
         self.max_message = max_message
         self.ping_interval = ping_interval
-        self.readers: set[WireReader] = set()
+        # Every reader, each in the slot of its turn in the keepalive round.
         self._slots: list[set[WireReader]] = [
             set() for _ in range(max(1, round(ping_interval / KEEPALIVE_TICK)))
         ]
@@ -356,14 +356,16 @@ class WirePool:
         if not task.cancelled() and task.exception() is not None:
             log.error("attaching a reader failed", exc_info=task.exception())
 
+    @property
+    def readers(self) -> list[WireReader]:
+        return [reader for due in self._slots for reader in due]
+
     def adopt(self, reader: WireReader) -> None:
-        self.readers.add(reader)
         reader.slot = self._next_slot
         self._next_slot = (self._next_slot + 1) % len(self._slots)
         self._slots[reader.slot].add(reader)
 
     def discard(self, reader: WireReader) -> None:
-        self.readers.discard(reader)
         self._slots[reader.slot].discard(reader)
 
     async def _keepalive(self) -> None:
@@ -391,7 +393,7 @@ class WirePool:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        readers = list(self.readers)
+        readers = self.readers
         random.shuffle(readers)
         for i, reader in enumerate(readers):
             reader.kick(code, reason)
