@@ -48,11 +48,13 @@ def test_it_serves_and_counts_collections_between_two_reports(tmp_path: Path) ->
     out = tmp_path / "gc.jsonl"
     env = {**os.environ, "PUSHHUB_DATA_DIR": str(tmp_path / "data"), "PUSHHUB_LOG_LEVEL": "warning"}
     env.pop("PUSHHUB_REDIS_URL", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.gcstats", "--out", str(out), "--",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    log = tmp_path / "server.log"  # a file, not a pipe nobody reads: it can never fill up
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.gcstats", "--out", str(out), "--",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
         wait_port(port, timeout=20)
         proc.send_signal(signal.SIGUSR1)
@@ -63,6 +65,8 @@ def test_it_serves_and_counts_collections_between_two_reports(tmp_path: Path) ->
         asyncio.run(_handshakes(port, 600))
         proc.send_signal(signal.SIGUSR1)
         second = _lines(out, 2, timeout=10)[1]
+    except (TimeoutError, AssertionError) as exc:
+        raise AssertionError(f"{exc}; the server said:\n{log.read_text()[-3000:]}") from exc
     finally:
         proc.terminate()
         proc.wait(timeout=20)
