@@ -21,7 +21,7 @@ from pushhub.errors import NotFound, Unavailable
 from pushhub.ids import new_epoch
 from pushhub.model import valid_slug
 from pushhub.protocol import CloseCode, Frame, Position, parse_event
-from pushhub.recovery import Live, plan_refill
+from pushhub.recovery import Live, Watch, judge_head, plan_refill
 from pushhub.replica import BlogReplica, Loaded
 
 log = logging.getLogger("pushhub.hub")
@@ -275,21 +275,26 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             for ch in list(self.channels.values()):
-                if ch.replica is None or ch.syncing:
+                replica = ch.replica
+                if replica is None or ch.syncing:
                     continue
+                asked_at = replica.head
                 try:
                     head = await self.broker.head(ch.blog)
                 except Unavailable:
                     continue  # the store itself is down: /readyz says so through ping
-                replica = ch.replica
                 if head is None or ch.replica is not replica or ch.syncing:
                     continue
                 seq, epoch = head
-                if epoch == replica.epoch and seq < replica.head:
+                verdict = judge_head(
+                    asked_at=asked_at, head=replica.head, epoch=replica.epoch,
+                    store_head=seq, store_epoch=epoch, behind=ch.behind,
+                )  # fmt: skip
+                if verdict is Watch.DIVERGED:
                     self._diverged(ch, f"the store's head went back to {seq}")
-                elif epoch == replica.epoch and seq == replica.head:
+                elif verdict is Watch.IN_STEP:
                     ch.behind = None
-                elif ch.behind is not None and (epoch != replica.epoch or replica.head < ch.behind):
+                elif verdict is Watch.STALLED:
                     log.error("subscription for %s stalled at seq %d (store: %d)",
                               ch.blog, replica.head, seq)  # fmt: skip
                     self.stalls += 1

@@ -72,3 +72,31 @@ def plan_refill(
     if head + 1 < store_oldest:
         return Refill(replace=True, after=0)
     return Refill(replace=False, after=head)
+
+
+class Watch(Enum):
+    IN_STEP = "in step"  # we hold the store's head
+    AHEAD = "ahead"  # the store has events we have not got (yet)
+    STALLED = "stalled"  # ahead at the last check too, and we are still short of that head
+    DIVERGED = "diverged"  # the store lost events we held before we asked
+
+
+def judge_head(
+    *, asked_at: int, head: int, epoch: str, store_head: int, store_epoch: str, behind: int | None
+) -> Watch:
+    """The watchdog's verdict on one reading of the store's head.
+
+    `asked_at` is our head when the reading was asked for, `head` ours when it came back, and
+    `behind` the store's head at the last check that found us short of it. The reading comes
+    over another connection than the live messages, so it can arrive after events that were
+    written after it was taken: being ahead of a reading is not divergence. Every event we held
+    when we asked was in the store before we got it, so a store behind `asked_at` lost it.
+    """
+    if store_epoch == epoch:
+        if store_head < asked_at:
+            return Watch.DIVERGED
+        if store_head <= head:
+            return Watch.IN_STEP
+    if behind is not None and (store_epoch != epoch or head < behind):
+        return Watch.STALLED
+    return Watch.AHEAD

@@ -163,3 +163,43 @@ async def test_stalled_subscription_turns_readyz_red_and_readers_still_get_event
         a.kill()
         b.kill()
         await proxy.close()
+
+
+async def test_late_store_replies_during_a_stream_of_writes_are_not_divergence(
+    redis_proc: RedisProcess, tmp_path: Path, token: str
+) -> None:
+    """The watchdog's reading of the store's head comes over a command connection; live events
+    come over the subscription. A reading held up while newer events arrive is older than the
+    node's copy, not proof that the store lost events: no new epoch, no reset."""
+    proxy = await StallingProxy(redis_proc.port).start()
+    env = {"PUSHHUB_WATCHDOG_INTERVAL": "0.2", "PUSHHUB_REDIS_TIMEOUT": "3"}
+    a = PushhubProcess(tmp_path / "a", redis_url=proxy.url, extra_env=env).start()
+    b = PushhubProcess(tmp_path / "b", redis_url=redis_proc.url).start()
+    editor_a, editor_b = Editor(a.url, token), Editor(b.url, token)
+    try:
+        first = await editor_b.blog("live")
+        async with asyncio.timeout(15):
+            while (await editor_a.http.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.1)
+        reader = await WsReader(a.ws_url, "live").connect()
+        await reader.recv()
+        proxy.reply_delay = 0.4
+        # Writes through node B every 40 ms: several land while each late reading is on its way.
+        published = []
+        for i in range(40):
+            published.append(await editor_b.publish("live", f"steady {i}"))
+            await asyncio.sleep(0.04)
+        await reader.until_seq(published[-1]["seq"], timeout=15)
+        proxy.reply_delay = 0.0
+        ready = (await editor_a.http.get("/readyz")).json()
+        assert ready["divergences"] == 0, ready
+        assert reader.copy.resets == 0
+        assert reader.copy.epoch == first["epoch"] == published[-1]["epoch"]
+        assert reader.copy.seen == list(range(first["seq"] + 1, published[-1]["seq"] + 1))
+        await reader.close()
+    finally:
+        await editor_a.aclose()
+        await editor_b.aclose()
+        a.kill()
+        b.kill()
+        await proxy.close()

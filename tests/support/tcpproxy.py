@@ -1,5 +1,6 @@
 """A loopback TCP proxy for fault tests: forwards bytes both ways, and can stop forwarding
-the server's replies on pub/sub connections only (a "stalled subscription")."""
+the server's replies on pub/sub connections only (a "stalled subscription"), or hold the
+replies on the other connections for a while (commands answered late, messages not)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class StallingProxy:
         self.target_port = target_port
         self.port = 0
         self.stall_pubsub = False
+        self.reply_delay = 0.0  # s added to every reply on a command connection
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -41,17 +43,32 @@ class StallingProxy:
                 server_w.write(data)
                 await server_w.drain()
 
+        held: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
         async def downstream() -> None:
             while data := await server_r.read(65536):
                 while self.stall_pubsub and state["pubsub"]:
                     await asyncio.sleep(0.05)
+                delay = 0.0 if state["pubsub"] else self.reply_delay
+                held.put_nowait((loop.time() + delay, data))
+            held.put_nowait((0.0, b""))
+
+        async def deliver() -> None:
+            # Each reply keeps its own due time, so a delay adds latency, not a queue.
+            while True:
+                due, data = await held.get()
+                if not data:
+                    return
+                await asyncio.sleep(max(0.0, due - loop.time()))
                 client_w.write(data)
                 await client_w.drain()
 
-        tasks = [asyncio.create_task(upstream()), asyncio.create_task(downstream())]
+        tasks = [asyncio.create_task(f()) for f in (upstream, downstream, deliver)]
         self._tasks.update(tasks)
         with contextlib.suppress(Exception):
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            # Not on downstream's end: what it handed to deliver is still to be sent.
+            await asyncio.wait([tasks[0], tasks[2]], return_when=asyncio.FIRST_COMPLETED)
         for t in tasks:
             t.cancel()
             self._tasks.discard(t)

@@ -12,7 +12,9 @@ from pushhub.recovery import (
     Refill,
     ReplayAfter,
     SendSnapshot,
+    Watch,
     classify_live,
+    judge_head,
     plan_refill,
     plan_resume,
 )
@@ -180,3 +182,56 @@ def test_refill_patch_iff_store_history_covers_us(
     assert plan.replace is not covers
     if covers:
         assert plan.after == head
+
+
+# -- judge_head (the watchdog) -------------------------------------------------------------------
+
+
+def judge(
+    store_head: int, *, asked_at: int = 10, head: int = 10, store_epoch: str = EPOCH,
+    behind: int | None = None,
+) -> Watch:  # fmt: skip
+    return judge_head(
+        asked_at=asked_at, head=head, epoch=EPOCH, store_head=store_head,
+        store_epoch=store_epoch, behind=behind,
+    )  # fmt: skip
+
+
+def test_watch_level_with_the_store_is_in_step() -> None:
+    assert judge(10) is Watch.IN_STEP
+    assert judge(10, behind=12) is Watch.IN_STEP
+
+
+def test_watch_a_reading_older_than_events_applied_meanwhile_is_in_step() -> None:
+    # Asked at 10; seqs 11..14 came over the subscription before the reply (of 12) did.
+    assert judge(12, asked_at=10, head=14) is Watch.IN_STEP
+    assert judge(10, asked_at=10, head=14) is Watch.IN_STEP
+
+
+def test_watch_a_store_behind_what_we_held_when_asking_diverged() -> None:
+    assert judge(9, asked_at=10, head=10) is Watch.DIVERGED
+    assert judge(9, asked_at=10, head=14) is Watch.DIVERGED
+
+
+def test_watch_ahead_once_then_stalled_if_still_short() -> None:
+    assert judge(15) is Watch.AHEAD
+    assert judge(16, behind=15) is Watch.STALLED
+    # Past the head of the last check: the subscription is moving, only behind the writes.
+    assert judge(20, asked_at=15, head=15, behind=15) is Watch.AHEAD
+
+
+def test_watch_another_epoch_is_never_divergence() -> None:
+    assert judge(3, store_epoch="other") is Watch.AHEAD
+    assert judge(3, store_epoch="other", behind=3) is Watch.STALLED
+
+
+@given(
+    asked_at=st.integers(min_value=0, max_value=100),
+    applied=st.integers(min_value=0, max_value=100),
+    store_head=st.integers(min_value=0, max_value=300),
+)
+def test_watch_diverged_iff_the_store_is_behind_what_we_asked_with(
+    asked_at: int, applied: int, store_head: int
+) -> None:
+    verdict = judge(store_head, asked_at=asked_at, head=asked_at + applied)
+    assert (verdict is Watch.DIVERGED) is (store_head < asked_at)
