@@ -180,3 +180,31 @@ def end_tree(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
         if started is not None and _start_time(pid) == started:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def connections_by_pid(pids: Iterable[int], port: int) -> dict[int, int]:
+    """How many established TCP connections to local `port` each pid holds open.
+
+    uvicorn's workers share one listening socket and the kernel hands each connection to
+    whichever worker accepts first, so the split is measured, not assumed: each pid's socket
+    inodes (/proc/PID/fd) against the established IPv4 connections on `port` (/proc/net/tcp).
+    """
+    local = f":{port:04X}"
+    established: set[str] = set()
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as table:
+        next(table, None)
+        for line in table:
+            fields = line.split()
+            if len(fields) > 9 and fields[1].endswith(local) and fields[3] == "01":
+                established.add(fields[9])
+    out: dict[int, int] = {}
+    for pid in pids:
+        count = 0
+        with contextlib.suppress(OSError):
+            for fd in os.scandir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd.path)
+                    if target.startswith("socket:[") and target[8:-1] in established:
+                        count += 1
+        out[pid] = count
+    return out
