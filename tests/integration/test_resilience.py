@@ -4,7 +4,10 @@ subscription. Every reader must end level with the store, each seq applied once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -126,43 +129,62 @@ async def test_frozen_redis_answers_503_in_bound_and_readers_catch_up(
         node.kill()
 
 
-async def test_stalled_subscription_turns_readyz_red_and_readers_still_get_events(
-    redis_proc: RedisProcess, tmp_path: Path, token: str
-) -> None:
+@dataclass
+class ProxiedPair:
+    """Node A on Redis through the test proxy, node B straight on it, and an editor of each."""
+
+    proxy: StallingProxy
+    a: PushhubProcess
+    editor_a: Editor
+    editor_b: Editor
+
+    async def a_ready(self) -> None:
+        # As a load balancer would: readers go to node A once its subscription is up.
+        async with asyncio.timeout(20):
+            while (await self.editor_a.http.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def proxied_pair(
+    redis_proc: RedisProcess, tmp_path: Path, token: str, env: dict[str, str]
+) -> AsyncIterator[ProxiedPair]:
     proxy = await StallingProxy(redis_proc.port).start()
-    env = {"PUSHHUB_WATCHDOG_INTERVAL": "0.5", "PUSHHUB_REDIS_TIMEOUT": "1"}
     a = PushhubProcess(tmp_path / "a", redis_url=proxy.url, extra_env=env).start()
     b = PushhubProcess(tmp_path / "b", redis_url=redis_proc.url).start()
     editor_a, editor_b = Editor(a.url, token), Editor(b.url, token)
     try:
-        await editor_b.blog("live")
-        # As a load balancer would: readers go to node A once its subscription is up.
-        async with asyncio.timeout(15):
-            while (await editor_a.http.get("/readyz")).status_code != 200:
-                await asyncio.sleep(0.1)
-        reader = await WsReader(a.ws_url, "live").connect()
-        await reader.recv()
-        proxy.stall_pubsub = True
-        published = [await editor_b.publish("live", f"while stalled {i}") for i in range(5)]
-        # The watchdog sees node A behind the store, refills, and reports the stall.
-        await reader.until_seq(published[-1]["seq"], timeout=15)
-        r = await editor_a.http.get("/readyz")
-        assert r.status_code == 503, r.text
-        assert r.json()["stalls"] >= 1
-        proxy.stall_pubsub = False
-        async with asyncio.timeout(20):
-            while (await editor_a.http.get("/readyz")).status_code != 200:
-                await asyncio.sleep(0.2)
-        live = await editor_b.publish("live", "healthy again")
-        await reader.until_seq(live["seq"], timeout=10)
-        assert reader.copy.seen == list(range(2, live["seq"] + 1))
-        await reader.close()
+        yield ProxiedPair(proxy, a, editor_a, editor_b)
     finally:
         await editor_a.aclose()
         await editor_b.aclose()
         a.kill()
         b.kill()
         await proxy.close()
+
+
+async def test_stalled_subscription_turns_readyz_red_and_readers_still_get_events(
+    redis_proc: RedisProcess, tmp_path: Path, token: str
+) -> None:
+    env = {"PUSHHUB_WATCHDOG_INTERVAL": "0.5", "PUSHHUB_REDIS_TIMEOUT": "1"}
+    async with proxied_pair(redis_proc, tmp_path, token, env) as pair:
+        await pair.editor_b.blog("live")
+        await pair.a_ready()
+        reader = await WsReader(pair.a.ws_url, "live").connect()
+        await reader.recv()
+        pair.proxy.stall_pubsub = True
+        published = [await pair.editor_b.publish("live", f"while stalled {i}") for i in range(5)]
+        # The watchdog sees node A behind the store, refills, and reports the stall.
+        await reader.until_seq(published[-1]["seq"], timeout=15)
+        r = await pair.editor_a.http.get("/readyz")
+        assert r.status_code == 503, r.text
+        assert r.json()["stalls"] >= 1
+        pair.proxy.stall_pubsub = False
+        await pair.a_ready()
+        live = await pair.editor_b.publish("live", "healthy again")
+        await reader.until_seq(live["seq"], timeout=10)
+        assert reader.copy.seen == list(range(2, live["seq"] + 1))
+        await reader.close()
 
 
 async def test_late_store_replies_during_a_stream_of_writes_are_not_divergence(
@@ -171,35 +193,23 @@ async def test_late_store_replies_during_a_stream_of_writes_are_not_divergence(
     """The watchdog's reading of the store's head comes over a command connection; live events
     come over the subscription. A reading held up while newer events arrive is older than the
     node's copy, not proof that the store lost events: no new epoch, no reset."""
-    proxy = await StallingProxy(redis_proc.port).start()
     env = {"PUSHHUB_WATCHDOG_INTERVAL": "0.2", "PUSHHUB_REDIS_TIMEOUT": "3"}
-    a = PushhubProcess(tmp_path / "a", redis_url=proxy.url, extra_env=env).start()
-    b = PushhubProcess(tmp_path / "b", redis_url=redis_proc.url).start()
-    editor_a, editor_b = Editor(a.url, token), Editor(b.url, token)
-    try:
-        first = await editor_b.blog("live")
-        async with asyncio.timeout(15):
-            while (await editor_a.http.get("/readyz")).status_code != 200:
-                await asyncio.sleep(0.1)
-        reader = await WsReader(a.ws_url, "live").connect()
+    async with proxied_pair(redis_proc, tmp_path, token, env) as pair:
+        first = await pair.editor_b.blog("live")
+        await pair.a_ready()
+        reader = await WsReader(pair.a.ws_url, "live").connect()
         await reader.recv()
-        proxy.reply_delay = 0.4
+        pair.proxy.reply_delay = 0.4
         # Writes through node B every 40 ms: several land while each late reading is on its way.
         published = []
         for i in range(40):
-            published.append(await editor_b.publish("live", f"steady {i}"))
+            published.append(await pair.editor_b.publish("live", f"steady {i}"))
             await asyncio.sleep(0.04)
         await reader.until_seq(published[-1]["seq"], timeout=15)
-        proxy.reply_delay = 0.0
-        ready = (await editor_a.http.get("/readyz")).json()
+        pair.proxy.reply_delay = 0.0
+        ready = (await pair.editor_a.http.get("/readyz")).json()
         assert ready["divergences"] == 0, ready
         assert reader.copy.resets == 0
         assert reader.copy.epoch == first["epoch"] == published[-1]["epoch"]
         assert reader.copy.seen == list(range(first["seq"] + 1, published[-1]["seq"] + 1))
         await reader.close()
-    finally:
-        await editor_a.aclose()
-        await editor_b.aclose()
-        a.kill()
-        b.kill()
-        await proxy.close()
