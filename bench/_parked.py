@@ -99,13 +99,20 @@ def _handshake(host: str, port: int, path: str) -> bytes:
     ).encode()
 
 
-async def _open(url: str, timeout: float) -> Reader:
+async def _open(url: str, timeout: float, rcvbuf: int) -> Reader:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        if rcvbuf:
+            # Room for the whole run before connecting (the window is set at the handshake);
+            # what does not fit waits in the server's send buffer and arrives only when read.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            # Linux reports twice what was set (the doubling covers its bookkeeping).
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < rcvbuf:
+                raise OSError(f"receive buffer capped below {rcvbuf} bytes (net.core.rmem_max)")
         loop = asyncio.get_running_loop()
         reader = Reader(sock)
         async with asyncio.timeout(timeout):
@@ -150,14 +157,16 @@ def _count(reader: Reader, payload: bytes) -> None:
         reader.unexpected[f"{kind} {payload[:160]!r}"] += 1
 
 
-async def connect_all(url: str, n: int, concurrency: int, timeout: float) -> list[Reader]:
+async def connect_all(
+    url: str, n: int, concurrency: int, timeout: float, rcvbuf: int
+) -> list[Reader]:
     slots = asyncio.Semaphore(concurrency)
     failed: Counter[str] = Counter()
 
     async def one() -> Reader | None:
         async with slots:
             try:
-                return await _open(url, timeout)
+                return await _open(url, timeout, rcvbuf)
             except (OSError, TimeoutError, FrameError) as exc:
                 failed[f"{type(exc).__name__}: {exc}"[:120]] += 1
                 return None
@@ -240,7 +249,9 @@ def collect(readers: list[Reader], messages: int, timeout: float, since_ns: int)
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    readers = await connect_all(args.url, args.readers, args.connect_concurrency, args.timeout)
+    readers = await connect_all(
+        args.url, args.readers, args.connect_concurrency, args.timeout, args.rcvbuf
+    )
     loop = asyncio.get_running_loop()
     line = await loop.run_in_executor(None, sys.stdin.readline)
     if line:
@@ -260,6 +271,7 @@ def main() -> None:
     p.add_argument("--messages", type=int, required=True)
     p.add_argument("--connect-concurrency", type=int, default=200)
     p.add_argument("--timeout", type=float, default=15.0, help="per reader's connect, s")
+    p.add_argument("--rcvbuf", type=int, default=0, help="SO_RCVBUF per reader, bytes (0: default)")
     args = p.parse_args()
     raise_nofile(args.readers + 256)
     run_loop(main_async(args), uvloop=False)

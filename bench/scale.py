@@ -43,6 +43,8 @@ from bench._servers import StartError
 say = _run.sayer("scale")
 QUIET_WINDOW = 0.3  # s over which the server must be nearly idle to count as done
 QUIET_CPU = 0.1  # …nearly idle: under a tenth of a core
+# A reader's frame is the entry's body as html plus the event's fields: well under this.
+FRAME_OVERHEAD = 512
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -78,6 +80,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         print("scale: " + "; ".join(problems), file=sys.stderr)
         raise SystemExit(2)
     return args
+
+
+def rcvbuf(args: argparse.Namespace) -> int:
+    """Each parked reader's receive buffer: the whole run's frames, twice over, as Linux
+    counts its own bookkeeping against the buffer; never below its usual default."""
+    return max(131_072, 2 * args.messages * (args.size + FRAME_OVERHEAD))
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
@@ -172,7 +180,7 @@ def one_run(args: argparse.Namespace, workers: int, run: int) -> dict[str, Any]:
                 sys.executable, "-m", "bench._parked", "--url", url,
                 "--readers", str(args.readers), "--messages", str(args.messages),
                 "--connect-concurrency", str(args.connect_concurrency),
-                "--timeout", str(args.connect_timeout),
+                "--timeout", str(args.connect_timeout), "--rcvbuf", str(rcvbuf(args)),
             ],
             stack.workdir / "parked.log",
         )  # fmt: skip
@@ -197,6 +205,7 @@ def one_run(args: argparse.Namespace, workers: int, run: int) -> dict[str, Any]:
             if seqs != list(range(head + 1, head + args.messages + 1)):
                 problems.append(f"publish seqs {seqs} are not {head + 1}..{head + args.messages}")
             quiet = wait_quiet(pids, deadline.left(args.drain_timeout))
+            quiet_ns = time.time_ns()
             window = _run.Window(before, _run.sample(measured))
             if not quiet:
                 problems.append(f"the server was still busy after {args.drain_timeout:.0f}s")
@@ -230,20 +239,33 @@ def one_run(args: argparse.Namespace, workers: int, run: int) -> dict[str, Any]:
         "machine_busy_cpu_s": window.busy, "window_s": window.after.at - window.before.at,
         "server_env": server_env(args),
     }  # fmt: skip
-    for key in ("lost", "dup", "out_of_order", "unexpected_frames"):
-        if result[key]:
-            problems.append(f"{key} = {result[key]}")
-    if res["closed"]:
-        problems.append(f"readers closed: {res['closed']}")
-    if res["timed_out"] or delivered != res["expected_deliveries"]:
-        problems.append(f"delivered {delivered} of {res['expected_deliveries']}")
-    if res["stamped"] != res["readers"]:
-        problems.append(f"{res['readers'] - res['stamped']} readers without a receive time")
+    problems += collected_problems(res, quiet_ns)
     result["problems"] = problems
     result["status"] = "ok" if not problems else "failed"
     if problems:
         result["server_log_tail"] = log
     return result
+
+
+def collected_problems(res: dict[str, Any], quiet_ns: int) -> list[str]:
+    """What is wrong with what the parked readers collected, the server having gone quiet at
+    `quiet_ns` (wall clock, as the kernel's stamps)."""
+    problems = [
+        f"{key} = {res[key]}"
+        for key in ("lost", "dup", "out_of_order", "unexpected_frames")
+        if res[key]
+    ]
+    if res["closed"]:
+        problems.append(f"readers closed: {res['closed']}")
+    if res["timed_out"] or res["delivered"] != res["expected_deliveries"]:
+        problems.append(f"delivered {res['delivered']} of {res['expected_deliveries']}")
+    if res["last_arrival_ns"] and res["last_arrival_ns"] > quiet_ns:
+        # Frames that did not fit a reader's receive queue waited at the server and were
+        # stamped when the collect read them: the finish time would be the collect's.
+        problems.append("frames arrived after the server went quiet: lower --messages or --size")
+    if res["stamped"] != res["readers"]:
+        problems.append(f"{res['readers'] - res['stamped']} readers without a receive time")
+    return problems
 
 
 def _fmt(value: float | None, spec: str) -> str:

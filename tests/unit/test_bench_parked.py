@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench._parked import SO_TIMESTAMPNS, FrameError, Reader, collect, server_frames
+from bench.scale import collected_problems
 from pushhub.wsframes import OP_TEXT, encode_frame
 from tests.support.bench import frame
 
@@ -96,3 +97,29 @@ def test_collect_waits_for_frames_still_to_come_and_notes_a_close(
     assert result["lost"] == 2  # both of the closed reader's
     assert not result["timed_out"]
     assert result["reader_done_ms"]["max"] >= 150  # the late frame's arrival, not the read's
+
+
+def collected(**changes: object) -> dict[str, object]:
+    res: dict[str, object] = {
+        "lost": 0, "dup": 0, "out_of_order": 0, "unexpected_frames": 0, "closed": {},
+        "timed_out": False, "delivered": 8, "expected_deliveries": 8,
+        "last_arrival_ns": 1_000, "stamped": 2, "readers": 2,
+    }  # fmt: skip
+    return {**res, **changes}
+
+
+def test_scale_accepts_a_clean_collect_and_names_each_fault() -> None:
+    assert collected_problems(collected(), quiet_ns=2_000) == []
+    faults = collected_problems(
+        collected(lost=1, delivered=7, closed={"close 1013": 1}, stamped=1), quiet_ns=2_000
+    )
+    assert faults == [
+        "lost = 1", "readers closed: {'close 1013': 1}", "delivered 7 of 8",
+        "1 readers without a receive time",
+    ]  # fmt: skip
+
+
+def test_scale_refuses_arrivals_stamped_after_the_server_went_quiet() -> None:
+    # They waited at the server for room in a receive queue: the time would be the collect's.
+    (problem,) = collected_problems(collected(last_arrival_ns=3_000), quiet_ns=2_000)
+    assert "after the server went quiet" in problem
