@@ -192,14 +192,19 @@ class Hub:
         if verdict is Live.APPLY:
             self._fan_out(ch, replica.apply(frame))
         elif verdict is Live.DUPLICATE:
-            held = replica.frame_at(seq)
-            if held is not None and held.source != frame:
+            if self._reused(replica, seq, frame):
                 # The same seq and epoch with other content: the store lost events we had
                 # already passed on, and is handing their seqs to new writes.
                 self._diverged(ch, f"seq {seq} came again with other content")
         else:
             ch.pending.append(frame)
             self._start_refill(ch)
+
+    @staticmethod
+    def _reused(replica: BlogReplica, seq: int, text: str) -> bool:
+        """A frame of a seq we hold, with other content than ours."""
+        held = replica.frame_at(seq)
+        return held is not None and held.source != text
 
     def _drain(self, ch: Channel) -> None:
         """Apply what arrived while loading; leaves `syncing` on if a refill had to start."""
@@ -253,9 +258,14 @@ class Hub:
             self._fan_out(ch, ch.replica.snapshot(reset=True))
             return
         for text in loaded.history:
-            verdict, _ = replica.classify(text)
+            verdict, seq = replica.classify(text)
             if verdict is Live.APPLY:
                 self._fan_out(ch, replica.apply(text))
+            elif verdict is Live.DUPLICATE and self._reused(replica, seq, text):
+                # The store lost events we passed on, and new writes took their seqs before we
+                # reloaded: its head is not behind ours, so only the content tells.
+                self._diverged(ch, f"seq {seq} in the store's history differs from ours")
+                return
 
     def _drop_channel(self, ch: Channel, code: int, reason: str) -> None:
         if self.channels.get(ch.blog) is ch:

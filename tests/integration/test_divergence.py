@@ -13,6 +13,7 @@ import pytest
 from tests.support.api import Editor
 from tests.support.readers import WsReader, as_read
 from tests.support.servers import PushhubProcess, RedisProcess
+from tests.support.tcpproxy import StallingProxy
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +67,59 @@ async def test_lost_acknowledged_events_move_everyone_to_a_new_epoch(
         a.kill()
         if b is not None:
             b.kill()
+
+
+async def test_lost_events_whose_seqs_were_taken_before_a_node_reloaded_still_reset_it(
+    redis_proc: RedisProcess, tmp_path: Path, token: str
+) -> None:
+    """Node A's subscription stays down until new writes have taken the lost seqs, so when it
+    reloads, the store's head is not behind its own: only the content of those seqs tells. The
+    watchdog is kept out of it (its check would see the head go back while A waits)."""
+    proxy = await StallingProxy(redis_proc.port).start()
+    env = {"PUSHHUB_WATCHDOG_INTERVAL": "600", "PUSHHUB_REDIS_TIMEOUT": "1"}
+    a = PushhubProcess(tmp_path / "a", redis_url=proxy.url, extra_env=env).start()
+    editor_a = Editor(a.url, token)
+    b: PushhubProcess | None = None
+    try:
+        await editor_a.blog("live")
+        async with asyncio.timeout(15):
+            while (await editor_a.http.get("/readyz")).status_code != 200:
+                await asyncio.sleep(0.1)
+        reader = await WsReader(a.ws_url, "live").connect()
+        await reader.recv()
+        kept = await editor_a.publish("live", "kept")
+        size_then = _aof(redis_proc).stat().st_size
+        for i in range(3):
+            lost = await editor_a.publish("live", f"acknowledged, then lost {i}")
+        await reader.until_seq(lost["seq"])
+        proxy.stall_pubsub = True
+        redis_proc.kill()
+        with _aof(redis_proc).open("r+b") as f:
+            f.truncate(size_then)
+        redis_proc.start()
+        b = PushhubProcess(tmp_path / "b", redis_url=redis_proc.url, extra_env=env).start()
+        editor_b = Editor(b.url, token)
+        for i in range(4):
+            taken = await editor_b.publish("live", f"new write {i}")
+        assert taken["seq"] > lost["seq"] and taken["epoch"] == kept["epoch"]
+        proxy.stall_pubsub = False
+        async with asyncio.timeout(20):
+            while True:
+                state = await editor_b.state("live")
+                copy = reader.copy
+                moved = state["epoch"] != kept["epoch"] and copy.epoch == state["epoch"]
+                if moved and copy.seq == state["seq"]:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await reader.recv(timeout=0.5)
+        assert reader.copy.resets >= 1
+        assert reader.copy.entries == as_read(state["entries"])
+        assert (await editor_a.http.get("/readyz")).json()["divergences"] >= 1
+        await reader.close()
+        await editor_b.aclose()
+    finally:
+        await editor_a.aclose()
+        a.kill()
+        if b is not None:
+            b.kill()
+        await proxy.close()
