@@ -34,9 +34,19 @@ def test_server_frames_refuses_a_masked_frame() -> None:
         list(server_frames(bytearray(b"\x81\x83abcd123")))
 
 
+def _stamped(reader: socket.socket, writer: socket.socket) -> bool:
+    writer.sendall(b"?")
+    _data, ancillary, _flags, _addr = reader.recvmsg(16, 64)
+    return any(kind == SO_TIMESTAMPNS for _level, kind, _value in ancillary)
+
+
 @pytest.fixture
 def pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
-    """Two loopback connections: (the reader's end, stamped and non-blocking; the writer's)."""
+    """Two loopback connections: (the reader's end, stamped and non-blocking; the writer's).
+
+    Linux turns receive time stamps on for the whole stack a moment after the first socket
+    asks (deferred work), so segments sent right away may come unstamped: the first pair is
+    probed with a byte until one comes stamped."""
     made: list[tuple[socket.socket, socket.socket]] = []
     with socket.create_server(("127.0.0.1", 0)) as listener:
         for _ in range(2):
@@ -44,8 +54,13 @@ def pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
             reader.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             reader.connect(listener.getsockname())
             writer, _ = listener.accept()
-            reader.setblocking(False)
             made.append((reader, writer))
+    deadline = time.monotonic() + 5
+    while not _stamped(*made[0]):
+        assert time.monotonic() < deadline, "the kernel gave no receive time stamps in 5 s"
+        time.sleep(0.01)
+    for reader, _ in made:
+        reader.setblocking(False)
     yield made
     for a, b in made:
         a.close()
