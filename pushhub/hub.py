@@ -257,15 +257,17 @@ class Hub:
             ch.replica = BlogReplica(loaded, self.history_limit)
             self._fan_out(ch, ch.replica.snapshot(reset=True))
             return
+        reused = False
         for text in loaded.history:
             verdict, seq = replica.classify(text)
             if verdict is Live.APPLY:
                 self._fan_out(ch, replica.apply(text))
-            elif verdict is Live.DUPLICATE and self._reused(replica, seq, text):
+            elif verdict is Live.DUPLICATE and not reused and self._reused(replica, seq, text):
                 # The store lost events we passed on, and new writes took their seqs before we
-                # reloaded: its head is not behind ours, so only the content tells.
+                # reloaded: its head is not behind ours, so only the content tells. The rest is
+                # still applied, so no gap sends us back here before the new epoch arrives.
+                reused = True
                 self._diverged(ch, f"seq {seq} in the store's history differs from ours")
-                return
 
     def _drop_channel(self, ch: Channel, code: int, reason: str) -> None:
         if self.channels.get(ch.blog) is ch:
