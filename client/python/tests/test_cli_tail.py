@@ -55,12 +55,19 @@ class Tail:
         return code
 
 
+def _interruptible() -> None:
+    # A test run started in the background (`scripts/test &`) ignores SIGINT, and an ignored
+    # signal stays ignored across exec: the child would never see the Ctrl-C this file sends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @asynccontextmanager
 async def tail(server: PushhubProcess, *args: str) -> AsyncIterator[Tail]:
     proc = await asyncio.create_subprocess_exec(
         *program("pushhub"), "tail", *args,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=cli_env(server, None),
+        preexec_fn=_interruptible,
     )  # fmt: skip
     running = Tail(proc)
     try:
