@@ -77,7 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_ping_timeout=settings.ws_ping_interval,
         # In-flight publishes finish and readers are closed over the drain window first.
         timeout_graceful_shutdown=int(settings.drain_window) + 5,
-        proxy_headers=False,
+        # Only from the proxies named: the headers are the client's word otherwise.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
     return 0
 

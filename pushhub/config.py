@@ -1,12 +1,13 @@
 """One settings object, read from `PUSHHUB_*` environment variables and `pushhub serve` flags.
 
-Every field has an environment variable; docs/configuration.md lists them all (a test keeps the
-two in step).
+Every field has an environment variable; the README's configuration table lists them all (a
+test keeps the two in step).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -45,10 +46,14 @@ class Settings:
     drain_window: float = 5.0
     max_readers: int = 100_000
     # Off by default: whole newsrooms or mobile carriers share one address; set these for a
-    # public deployment (docs/reliability.md suggests values).
+    # public deployment, behind a proxy only with forwarded_allow_ips (docs/deploy.md).
     ip_max_connections: int = 0
     ip_connect_rate: float = 0.0
     ip_connect_burst: int = 100
+    # Proxies whose X-Forwarded-For (and -Proto) are believed: addresses or networks, commas
+    # between, "*" for any. Empty: the headers are ignored, since any client can send them, and
+    # behind a load balancer every reader has the balancer's address.
+    forwarded_allow_ips: str = ""
     publish_rate: float = 20.0
     publish_burst: int = 60
     max_query: int = 2048
@@ -92,6 +97,14 @@ class Settings:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be zero (no limit) or a positive rate")
+        for proxy in self.trusted_proxies:
+            if proxy != "*":
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"forwarded_allow_ips: {proxy!r} is not an IP address, a network or '*'"
+                    ) from None
         if self.deflate_min_bytes < 0:
             raise ValueError("deflate_min_bytes must be zero (compress all) or more")
         if not 0 <= self.port <= 65535:
@@ -114,6 +127,10 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip()]
 
     @property
     def reader_queue(self) -> int:

@@ -7,6 +7,7 @@ import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,9 +24,9 @@ def _node(tmp_path: Path, **env: str) -> PushhubProcess:
     )
 
 
-async def _status_of_ws(url: str) -> int:
+async def _status_of_ws(url: str, **kwargs: Any) -> int:
     try:
-        async with websockets.connect(url, open_timeout=5):
+        async with websockets.connect(url, open_timeout=5, **kwargs):
             return 101
     except websockets.InvalidStatus as exc:
         return exc.response.status_code
@@ -54,6 +55,57 @@ async def test_per_address_connection_cap(tmp_path: Path, token: str) -> None:
         for r in (readers[1], again):
             await r.until_seq(published["seq"])
             await r.close()
+    finally:
+        await editor.aclose()
+        node.kill()
+
+
+# A second loopback address plays the load balancer in front of the node.
+PROXY = "127.0.0.2"
+
+
+def _via_proxy(reader: str) -> dict[str, Any]:
+    """websockets.connect arguments for a reader at `reader` reaching the node through PROXY."""
+    return {"additional_headers": {"X-Forwarded-For": reader}, "local_addr": (PROXY, 0)}
+
+
+async def test_behind_a_trusted_proxy_limits_count_readers_and_links_keep_https(
+    tmp_path: Path, token: str
+) -> None:
+    node = _node(tmp_path, ip_max_connections="2", forwarded_allow_ips=PROXY).start()
+    editor = Editor(node.url, token)
+    url = f"{node.ws_url}/ws/blogs/b"
+    try:
+        await editor.blog("b")
+        # Through the proxy each reader has its own budget, not one shared by all behind it.
+        alice = [await WsReader(node.ws_url, "b").connect(**_via_proxy("203.0.113.7"))]
+        alice.append(await WsReader(node.ws_url, "b").connect(**_via_proxy("203.0.113.7")))
+        assert await _status_of_ws(url, **_via_proxy("203.0.113.7")) == 429
+        bob = await WsReader(node.ws_url, "b").connect(**_via_proxy("198.51.100.9"))
+        proxied = httpx.AsyncHTTPTransport(local_address=PROXY)
+        async with httpx.AsyncClient(timeout=5, transport=proxied) as client:
+            r = await client.get(
+                f"{node.url}/sse/blogs/b", headers={"X-Forwarded-For": "203.0.113.7"}
+            )
+            assert r.status_code == 429 and r.json()["error"] == "rate_limited"
+            headers = {"X-Forwarded-For": "198.51.100.9"}
+            async with client.stream("GET", f"{node.url}/sse/blogs/b", headers=headers) as sse:
+                assert sse.status_code == 200  # bob's second connection: within his budget
+            tls = {"X-Forwarded-Proto": "https"}  # the proxy took TLS off: links say https
+            page = await client.get(f"{node.url}/blogs/b", headers=tls)
+            assert f'rel="canonical" href="https://{node.url.split("://")[1]}/blogs/b"' in page.text
+        async with httpx.AsyncClient(timeout=5) as client:
+            page = await client.get(f"{node.url}/blogs/b", headers=tls)
+            assert f'rel="canonical" href="{node.url}/blogs/b"' in page.text
+        # Straight from a client, the header is only the client's word: ignored, so these two
+        # use up 127.0.0.1's budget whatever addresses they claim.
+        claim = [{"additional_headers": {"X-Forwarded-For": f"192.0.2.{i}"}} for i in (1, 2, 3)]
+        direct = [await WsReader(node.ws_url, "b").connect(**c) for c in claim[:2]]
+        assert await _status_of_ws(url, **claim[2]) == 429
+        published = await editor.publish("b", "everyone admitted gets this")
+        for reader in (*alice, bob, *direct):
+            await reader.until_seq(published["seq"])
+            await reader.close()
     finally:
         await editor.aclose()
         node.kill()

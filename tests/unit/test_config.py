@@ -37,6 +37,7 @@ EVERY_FIELD = {
     "PUSHHUB_IP_MAX_CONNECTIONS": "50",
     "PUSHHUB_IP_CONNECT_RATE": "2.5",
     "PUSHHUB_IP_CONNECT_BURST": "10",
+    "PUSHHUB_FORWARDED_ALLOW_IPS": "10.0.0.0/8, ::1",
     "PUSHHUB_PUBLISH_RATE": "0",
     "PUSHHUB_PUBLISH_BURST": "5",
     "PUSHHUB_MAX_QUERY": "4096",
@@ -64,7 +65,7 @@ def test_every_field_parsed_with_its_type() -> None:
         reader_buffer_bytes=65536, wire="asgi", deflate_min_bytes=0, reader_max_message=512, ws_ping_interval=5.5,
         sse_heartbeat=2.0, linger=0.25, watchdog_interval=1.5, drain_window=0.0,
         max_readers=20000, ip_max_connections=50, ip_connect_rate=2.5, ip_connect_burst=10,
-        publish_rate=0.0, publish_burst=5, max_query=4096, max_headers=8192,
+        forwarded_allow_ips="10.0.0.0/8, ::1", publish_rate=0.0, publish_burst=5, max_query=4096, max_headers=8192,
         log_level="debug", demo=True,
     )  # fmt: skip
     assert isinstance(s.port, int)
@@ -136,11 +137,19 @@ def test_workers_need_redis() -> None:
         ("PUSHHUB_REDIS_TIMEOUT", "-1", "redis_timeout"),
         ("PUSHHUB_REDIS_TIMEOUT", "nan", "redis_timeout"),
         ("PUSHHUB_WIRE", "slow", "wire"),
+        ("PUSHHUB_FORWARDED_ALLOW_IPS", "10.0.0.1,nginx", "'nginx' is not an IP address"),
+        ("PUSHHUB_FORWARDED_ALLOW_IPS", "10.0.0.0/33", "forwarded_allow_ips"),
     ],
 )  # fmt: skip
 def test_out_of_range_values(name: str, raw: str, word: str) -> None:
     with pytest.raises(ValueError, match=word):
         Settings.from_env({name: raw})
+
+
+def test_trusted_proxies_are_the_listed_addresses_and_none_by_default() -> None:
+    assert Settings().trusted_proxies == []
+    listed = Settings.from_env({"PUSHHUB_FORWARDED_ALLOW_IPS": " 10.0.0.0/8,, 192.0.2.1 ,*"})
+    assert listed.trusted_proxies == ["10.0.0.0/8", "192.0.2.1", "*"]
 
 
 def test_overrides_win_over_env_and_none_is_ignored() -> None:
