@@ -25,6 +25,7 @@
   var GONE_HTTP = 404;
   // A connection that stayed up this long proves the path works: backoff starts over.
   var STABLE_MS = 5000;
+  var UPGRADE_CAP_MS = 15 * 60000;
 
   function noop() {}
 
@@ -259,6 +260,10 @@
     this.pingTimeout = o.pingTimeout || 10000;
     this.pollWait = o.pollWait || 25;
     this.goneRetry = o.goneRetry || 60000;
+    // Live on a fallback, try the first transport again after this long, then twice as long
+    // after each failed try, up to UPGRADE_CAP_MS: a WebSocket lost to a deploy or a network
+    // hiccup comes back, a blocked one costs one refused handshake now and then.
+    this.upgradeAfter = o.upgradeAfter || 60000;
     this.onchange = o.onchange || noop;
     this.onstatus = o.onstatus || noop;
 
@@ -284,6 +289,8 @@
     this.index = 0; // transport being tried in this round
     this.working = -1; // last transport that opened: later rounds start there
     this.failures = 0; // consecutive failed rounds, for the backoff
+    this.upgrade = null; // {timer, conn}: the next try of the first transport while on a fallback
+    this.upgradeFailures = 0;
     this.stopped = false;
     this.hiddenAt = 0;
     this._listeners = [];
@@ -307,8 +314,8 @@
     this.list = Array.from(this.byId.values()).sort(compareEntries);
   };
 
-  Client.prototype._setStatus = function (status, info) {
-    if (this.status === status) return;
+  Client.prototype._setStatus = function (status, info, again) {
+    if (this.status === status && !again) return;
     this.status = status;
     try {
       this.onstatus(status, info || { transport: this.transport });
@@ -378,6 +385,7 @@
         conn.openedAt = Date.now();
         self.working = self.index;
         self._setStatus("live", { transport: name });
+        self._planUpgrade();
       },
       frame: function (f) {
         if (self.conn === conn) self._frame(f);
@@ -390,6 +398,7 @@
 
   Client.prototype._closed = function (conn, info) {
     this.conn = null;
+    this._cancelUpgrade();
     if (this.stopped) return;
     if (FATAL_CLOSE.indexOf(info.code) >= 0 || FATAL_HTTP.indexOf(info.status) >= 0) {
       this._stop({ transport: conn.name, code: info.code, status: info.status, reason: info.reason });
@@ -409,6 +418,66 @@
     }
     if (conn.opened && Date.now() - conn.openedAt >= STABLE_MS) this.failures = 0;
     this._retry();
+  };
+
+  /** Live on a fallback: try the first transport again later, without leaving this one. */
+  Client.prototype._planUpgrade = function () {
+    this._cancelUpgrade();
+    if (this.index === 0 || this.stopped) return;
+    var self = this;
+    var wait = Math.min(UPGRADE_CAP_MS, this.upgradeAfter * Math.pow(2, this.upgradeFailures));
+    var up = { timer: null, conn: null };
+    up.timer = setTimeout(function () {
+      up.timer = null;
+      self._tryUpgrade(up);
+    }, wait * (1 + Math.random() / 2));
+    this.upgrade = up;
+  };
+
+  /**
+   * Open the first transport beside the live one, resuming from the copy. Once it opens it
+   * takes over and the fallback is closed: what both carried is applied once, by seq.
+   */
+  Client.prototype._tryUpgrade = function (up) {
+    var current = this.conn;
+    if (this.upgrade !== up || !current || !current.opened) return;
+    var self = this;
+    var name = this.transports[0];
+    var conn = { name: name, opened: false, openedAt: 0, t: null };
+    up.conn = conn;
+    conn.t = OPENERS[name](this, {
+      open: function () {
+        if (self.upgrade !== up || self.conn !== current) return;
+        self.upgrade = null;
+        self.upgradeFailures = 0;
+        conn.opened = true;
+        conn.openedAt = Date.now();
+        self.conn = conn;
+        self.index = self.working = 0;
+        self.transport = name;
+        current.t.close();
+        self._setStatus("live", { transport: name }, true);
+      },
+      frame: function (f) {
+        if (self.conn === conn) self._frame(f);
+      },
+      close: function (info) {
+        if (self.conn === conn) {
+          self._closed(conn, info || {});
+        } else if (self.upgrade === up) {
+          self.upgradeFailures += 1;
+          self._planUpgrade();
+        }
+      },
+    });
+  };
+
+  Client.prototype._cancelUpgrade = function () {
+    var up = this.upgrade;
+    if (!up) return;
+    this.upgrade = null;
+    clearTimeout(up.timer);
+    if (up.conn) up.conn.t.close();
   };
 
   /** Capped exponential backoff with full jitter, then a new round from the last working transport. */
@@ -445,6 +514,7 @@
     if (!conn) return;
     this.conn = null;
     conn.t.close();
+    this._cancelUpgrade();
     this._setStatus("reconnecting", { transport: conn.name, reason: reason });
     this._retry();
   };
@@ -535,6 +605,7 @@
   Client.prototype._suspend = function () {
     clearTimeout(this.timer);
     this.timer = null;
+    this._cancelUpgrade();
     if (this.conn) {
       this.conn.t.close();
       this.conn = null;

@@ -6,10 +6,12 @@ client would cope if it (or a proxy, or a bug) ever did.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
@@ -209,6 +211,78 @@ def test_online_and_visible_catch_up_at_once_instead_of_waiting_out_the_backoff(
     page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
     expect(page.locator("#ph-conn")).to_have_attribute("data-state", "live", timeout=1000)
     assert len(server.urls) == 5
+
+
+def test_a_fallback_goes_back_to_websocket_once_it_gets_through_again(
+    node: PushhubProcess, publisher: Publisher, slug: str, open_page: PageFactory
+) -> None:
+    publisher.blog(slug)
+    first = publisher.publish(slug, "Before the client.")
+    page, _ = open_page()
+    # The page's own client long-polls, which holds no reader: /readyz then counts ours alone.
+    page.goto(f"{node.url}/blogs/{slug}?transport=poll")
+    refused: list[str] = []
+    passed: list[str] = []
+
+    def proxy(ws: WebSocketRoute) -> None:
+        if len(refused) < 3:  # a proxy that kills upgrades, three times, then lets them through
+            refused.append(ws.url)
+            ws.close(code=1011, reason="blocked by a proxy")
+        else:
+            passed.append(ws.url)
+            ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r"/ws/blogs/"), proxy)
+    page.evaluate(
+        """blog => {
+          window.__log = [];
+          window.__starts = [];
+          const real = window.WebSocket;
+          window.WebSocket = function (url) { __starts.push(performance.now()); return new real(url); };
+          window.__c = PushHub.connect({
+            blog, upgradeAfter: 200,
+            onstatus: (s, info) => __log.push(s + ":" + ((info && info.transport) || "")),
+            onchange: c => __log.push(c.kind + ":" + (c.entry ? c.entry.id : "") + ":" + c.seq),
+          });
+        }""",
+        slug,
+    )
+    wait_until(lambda: "live:sse" in page.evaluate("__log"), what="live on SSE", page=page)
+    assert len(refused) == 1
+    during = publisher.publish(slug, "Over SSE, while WebSocket is blocked.")
+    head = publisher.state(slug)
+    wait_until(lambda: page.evaluate("__c.seq") == head["seq"], what="SSE delivery", page=page)
+
+    # The tries of WebSocket from SSE are refused twice more, the waits doubling (200, 400, then
+    # 800 ms, each up to half again), and SSE stays live throughout; the third gets through.
+    wait_until(lambda: passed != [], timeout=10, what="an upgrade try let through", page=page)
+    wait_until(lambda: page.evaluate("__c.transport") == "ws", what="on WebSocket", page=page)
+    assert passed[0].split("?")[1] == f"since={head['seq']}&epoch={head['epoch']}"
+    starts = page.evaluate("__starts")
+    assert len(starts) == 4, starts  # the first round's try, then three tries from SSE
+    gaps = [b - a for a, b in itertools.pairwise(starts[1:])]
+    assert 400 <= gaps[0] <= 900 and 800 <= gaps[1] <= 1600, gaps
+    log = page.evaluate("__log")
+    statuses = [
+        x for x in log if x.split(":")[0] in ("connecting", "live", "reconnecting", "offline")
+    ]
+    assert statuses[-2:] == ["live:sse", "live:ws"], log  # never left live on the way
+    wait_until(
+        lambda: httpx.get(f"{node.url}/readyz").json()["readers"] == 1,
+        what="the SSE reader gone from the server", page=page,
+    )  # fmt: skip
+
+    after = publisher.publish(slug, "Over WebSocket again.")
+    publisher.edit(slug, during["id"], title="Edited after the switch")
+    end = publisher.state(slug)["seq"]
+    wait_until(lambda: page.evaluate("__c.seq") == end, what="deliveries", page=page)
+    changes = [x for x in page.evaluate("__log") if not x.startswith(("live", "connecting"))]
+    ids = [c.split(":")[1] for c in changes if c.startswith("create")]
+    assert ids == [during["id"], after["id"]], changes  # each once, in seq order
+    state = page.evaluate("__c.state()")
+    assert [e["id"] for e in state["entries"]] == [after["id"], during["id"], first["id"]]
+    assert state["entries"][1]["title"] == "Edited after the switch"
+    page.evaluate("__c.close()")
 
 
 def test_client_cleans_html_the_server_should_have_sanitized(
