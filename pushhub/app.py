@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pushhub import __version__
+from pushhub import __version__, metrics
 from pushhub.auth import load_or_create_secret
 from pushhub.config import Settings
 from pushhub.errors import PushhubError, Unavailable
@@ -63,6 +63,8 @@ async def readyz(request: Request) -> Response:
 
 async def _pushhub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PushhubError)
+    rt: Runtime = request.app.state.runtime
+    rt.errors[exc.code] += 1
     return error_response(exc)
 
 
@@ -143,6 +145,7 @@ def create_app(settings: Settings, secret: str) -> Starlette:
         *stream.routes,  # first: the router tries routes in order, and readers are the crowd
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics.metrics),
         *api.routes,
         *_page_routes(),
     ]
@@ -158,6 +161,7 @@ def create_app(settings: Settings, secret: str) -> Starlette:
         routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=middleware
     )
     app.state.runtime = rt
+    app.state.metrics = metrics.registry_for(rt)
     app.state.service = rt.service
     return app
 

@@ -31,6 +31,8 @@ class ReaderSink(Protocol):
     """Where the hub hands frames for one reader. `push` must not block: it returns False when
     the reader's bounded buffer is full, and the hub then disconnects the reader with `kick`."""
 
+    kind: str  # the transport ("websocket", "sse"), for the metrics
+
     def push(self, frame: Frame) -> bool: ...
 
     def push_all(self, frames: list[Frame]) -> bool:
@@ -71,6 +73,8 @@ class Hub:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.kicked_slow = 0
+        self.events_fanned_out = 0
+        self.deliveries = 0
         self.stalls = 0
         self.divergences = 0
         self.last_stall: float | None = None
@@ -363,6 +367,8 @@ class Hub:
             ch.readers.discard(reader)
             reader.kick(CloseCode.TRY_AGAIN_LATER, "reader too slow; resume with since")
         self.kicked_slow += len(slow)
+        self.events_fanned_out += 1
+        self.deliveries += len(ch.readers)
         if ch.changed is not None:
             ch.changed.set_result(None)
             ch.changed = None

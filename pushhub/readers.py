@@ -17,9 +17,10 @@ class Kicked(Exception):
 
 
 class QueueReader:
-    __slots__ = ("_kicked", "_wake", "kicked", "limit", "queue")
+    __slots__ = ("_kicked", "_wake", "kicked", "kind", "limit", "queue")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, kind: str) -> None:
+        self.kind = kind  # the transport, for the metrics: "websocket" or "sse"
         self.limit = limit
         self.queue: deque[Frame] = deque()
         self._wake = asyncio.Event()

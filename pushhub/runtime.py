@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from pushhub.auth import Editor, TokenVerifier, require_blog
@@ -31,6 +32,9 @@ class Runtime:
     publish_rate: RateLimiter = field(init=False)
     connections: ConnectionCounter = field(init=False)
     verify: TokenVerifier = field(init=False)
+    # For the metrics: reader connections refused, by reason, and API errors, by code.
+    refused: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -42,15 +46,19 @@ class Runtime:
     def admit_reader(self, ip: str) -> None:
         """Count a live reader from `ip`, or refuse it; pair with `release_reader`."""
         if self.draining:
+            self.refused["draining"] += 1
             raise Unavailable("server restarting; reconnect")
         now = asyncio.get_running_loop().time()
         wait = self.connect_rate.take(ip, now)
         if wait:
+            self.refused["address_rate"] += 1
             raise RateLimited("too many new connections from this address", retry_after=wait)
         why = self.connections.admit(ip)
         if why is not None:
             if self.connections.total >= self.settings.max_readers:
+                self.refused["node_full"] += 1
                 raise Overloaded(why, retry_after=5)
+            self.refused["address_connections"] += 1
             raise RateLimited(why, retry_after=5)
 
     def release_reader(self, ip: str) -> None:

@@ -80,6 +80,12 @@ class Service:
     def __init__(self, broker: Broker, hub: Hub) -> None:
         self.broker = broker
         self.hub = hub
+        self.writes = 0  # accepted by the store, replays of an idempotency key included
+
+    async def _commit(self, change: Change) -> WriteResult:
+        result = _result(await self.broker.commit(change))
+        self.writes += 1
+        return result
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -102,7 +108,7 @@ class Service:
                 idempotency_key=key, new_epoch=new_epoch(),
             )  # fmt: skip
             try:
-                return _result(await self.broker.commit(change))
+                return await self._commit(change)
             except WriteConflict:
                 await _after_conflict(attempt)
         raise Conflict(f"blog {slug!r} is being changed by others; try again")
@@ -120,7 +126,7 @@ class Service:
             idempotency_key=idempotency_key or secrets.token_hex(16), new_epoch=new_epoch(),
         )  # fmt: skip
         try:
-            return _result(await self.broker.commit(change))
+            return await self._commit(change)
         except BlogMissing:
             raise NotFound(f"no blog named {slug!r}") from None
         except WriteConflict:  # two entries with one id: only if ids repeat within 1 ms
@@ -172,7 +178,7 @@ class Service:
                 event_body=body, result=result, idempotency_key=key, new_epoch=new_epoch(),
             )  # fmt: skip
             try:
-                return _result(await self.broker.commit(change))
+                return await self._commit(change)
             except WriteConflict:
                 await _after_conflict(attempt)
             except BlogMissing:

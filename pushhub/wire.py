@@ -119,6 +119,8 @@ class WireReader(asyncio.Protocol):
     """One reader's connection after the handshake: a `ReaderSink` for the hub and the
     asyncio protocol that reads what the reader sends."""
 
+    kind = "websocket"  # the transport, for the metrics
+
     __slots__ = (
         "_frag_size",
         "_fragments",

@@ -177,7 +177,7 @@ async def _serve_asgi(rt: Runtime, ws: WebSocket) -> None:
         await ws.close(int(opened[0]), opened[1])
         return
     pos, ch = opened
-    reader = QueueReader(rt.settings.reader_queue)
+    reader = QueueReader(rt.settings.reader_queue, "websocket")
     pump: asyncio.Task[None] | None = None
     try:
         rt.hub.attach(ch, reader, pos)
@@ -257,7 +257,7 @@ async def sse_endpoint(request: Request) -> Response:
     try:
         origin = request.headers.get("origin")
         check_origin(ch.live.blog, request.headers)
-        reader = QueueReader(rt.settings.reader_queue)
+        reader = QueueReader(rt.settings.reader_queue, "sse")
         rt.hub.attach(ch, reader, pos)
     except BaseException:
         rt.hub.release(ch)
