@@ -6,11 +6,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Playwright, expect
 
 from tests.browser.conftest import PageFactory
-from tests.browser.helpers import Publisher, feed_ids, wait_until
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, Publisher, feed_ids, wait_until
 from tests.support.servers import PushhubProcess, RedisProcess
 
 pytestmark = pytest.mark.browser
@@ -99,3 +100,41 @@ def test_store_wiped_page_replaces_its_copy(
         expect(page.locator("#ph-title")).to_have_text("After the wipe")
     finally:
         node.kill()
+
+
+def test_back_forward_cache_lets_go_of_the_connection_and_catches_up_on_return(
+    playwright: Playwright, node: PushhubProcess, publisher: Publisher, slug: str
+) -> None:
+    # Playwright turns the back/forward cache off by default; browsers have it on.
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=15_000,
+        ignore_default_args=["--disable-back-forward-cache"],
+    )  # fmt: skip
+    publisher.blog(slug, title="Back and forth")
+    first = publisher.publish(slug, "Before leaving.")
+
+    def readers() -> int:
+        count: int = httpx.get(f"{node.url}/readyz", timeout=5).json()["readers"]
+        return count
+
+    try:
+        page = browser.new_page()
+        page.goto(f"{node.url}/blogs/{slug}")
+        conn = page.locator("#ph-conn")
+        expect(conn).to_have_attribute("data-state", "live")
+        before = readers()
+        page.evaluate("window.__sameDocument = true")
+
+        page.goto(f"{node.url}/healthz")  # away: the page goes into the cache, not away
+        wait_until(lambda: readers() == before - 1, what="the cached page's reader gone")
+        missed = [publisher.publish(slug, f"While the page was cached, {i}.") for i in range(2)]
+
+        page.go_back(wait_until="commit")  # a page restored from the cache fires no load
+        assert page.evaluate("window.__sameDocument") is True, "restored, not reloaded"
+        for entry in missed:
+            expect(page.locator(f"#entry-{entry['id']}")).to_be_visible(timeout=10_000)
+        expect(conn).to_have_attribute("data-state", "live")
+        assert feed_ids(page) == [missed[1]["id"], missed[0]["id"], first["id"]]
+        wait_until(lambda: readers() == before, what="the restored page's reader back")
+    finally:
+        browser.close()
