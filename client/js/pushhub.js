@@ -447,7 +447,10 @@
     up.conn = conn;
     conn.t = OPENERS[name](this, {
       open: function () {
-        if (self.upgrade !== up || self.conn !== current) return;
+        if (self.upgrade !== up || self.conn !== current) {
+          conn.t.close(); // overtaken while it opened: cancelling closes it, this is the backstop
+          return;
+        }
         self.upgrade = null;
         self.upgradeFailures = 0;
         conn.opened = true;
