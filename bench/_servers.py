@@ -86,7 +86,8 @@ class RedisServer:
 
 
 class PushhubServer:
-    """`python -m pushhub serve` with its own data directory, secret and (maybe) Redis."""
+    """`python -m pushhub serve` with its own data directory, secret and (maybe) Redis.
+    `module` runs another module's `serve` instead, one that wraps pushhub's (bench._stamped)."""
 
     def __init__(
         self,
@@ -96,7 +97,9 @@ class PushhubServer:
         redis_url: str | None = None,
         workers: int = 1,
         extra_env: dict[str, str] | None = None,
+        module: str = "pushhub",
     ) -> None:
+        self.module = module
         self.data_dir = data_dir
         self.extra_env = extra_env or {}
         self.secret = secret
@@ -132,7 +135,16 @@ class PushhubServer:
 
     def start(self, timeout: float = 30.0) -> PushhubServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "pushhub", "serve", "--host", HOST, "--port", str(self.port)]
+        args = [
+            sys.executable,
+            "-m",
+            self.module,
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+        ]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
