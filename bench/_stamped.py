@@ -14,8 +14,9 @@ another order: the store's answer and its pub/sub message arrive on two connecti
     commit     the change is built and goes to the store (Service._commit)
     committed  the store's answer is back (Service._commit returns)
     answered   the 201 is handed to uvicorn (RequestResponseCycle.send, its status line)
-    event      the event reaches the hub (Hub.on_message: pub/sub, or the embedded store)
-    fanned     the hub has written it to every reader (Hub.on_message returns)
+    event      the hub takes the event: from the store's answer when it is the next one
+               (Hub.on_commit), else from pub/sub or the embedded store (Hub.on_message)
+    fanned     the hub has written it to every reader (the same call returns)
 
 It reaches into uvicorn's httptools protocol; tests/integration/test_bench_stages.py fails if
 a stage stops being stamped.
@@ -51,6 +52,7 @@ def install() -> None:
     editor = Runtime.editor
     commit = Service._commit
     on_message = Hub.on_message
+    on_commit = Hub.on_commit
 
     def stamped_data_received(self: Any, data: bytes) -> None:
         if data.startswith(b"POST "):
@@ -79,11 +81,20 @@ def install() -> None:
         on_message(self, blog, frame)
         _stamp("fanned")
 
+    def stamped_on_commit(self: Hub, blog: str, seq: int, epoch: str, frame: str) -> None:
+        at = time.monotonic_ns()
+        on_commit(self, blog, seq, epoch, frame)
+        ch = self.channels.get(blog)
+        if ch is not None and ch.replica is not None and ch.replica.head == seq:
+            STAMPS.append(("event", at))  # only when this call fanned it out
+            _stamp("fanned")
+
     httptools_impl.HttpToolsProtocol.data_received = stamped_data_received  # type: ignore[method-assign]
     httptools_impl.RequestResponseCycle.send = stamped_send  # type: ignore[method-assign]
     Runtime.editor = stamped_editor  # type: ignore[method-assign]
     Service._commit = stamped_commit  # type: ignore[method-assign]
     Hub.on_message = stamped_on_message  # type: ignore[method-assign]
+    Hub.on_commit = stamped_on_commit  # type: ignore[method-assign]
 
 
 def _write(signum: int, frame: FrameType | None) -> None:

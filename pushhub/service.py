@@ -19,7 +19,7 @@ from pushhub.errors import BlogMissing, Conflict, Invalid, NotFound, WriteConfli
 from pushhub.hub import Hub
 from pushhub.ids import new_epoch
 from pushhub.model import BlogDoc, EntryDoc
-from pushhub.protocol import event_body
+from pushhub.protocol import event_body, event_frame
 
 # Compare-and-set retries before answering 409: only many editors hammering one entry get there.
 MAX_ATTEMPTS = 8
@@ -83,9 +83,12 @@ class Service:
         self.writes = 0  # accepted by the store, replays of an idempotency key included
 
     async def _commit(self, change: Change) -> WriteResult:
-        result = _result(await self.broker.commit(change))
+        committed = await self.broker.commit(change)
         self.writes += 1
-        return result
+        if not committed.replayed:
+            frame = event_frame(committed.seq, committed.epoch, change.event_body)
+            self.hub.on_commit(change.blog, committed.seq, committed.epoch, frame)
+        return _result(committed)
 
     # -- writes ---------------------------------------------------------------------------------
 

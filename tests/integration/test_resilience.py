@@ -213,3 +213,31 @@ async def test_late_store_replies_during_a_stream_of_writes_are_not_divergence(
         assert reader.copy.epoch == first["epoch"] == published[-1]["epoch"]
         assert reader.copy.seen == list(range(first["seq"] + 1, published[-1]["seq"] + 1))
         await reader.close()
+
+
+async def test_a_nodes_own_writes_reach_its_readers_without_waiting_for_pubsub(
+    redis_proc: RedisProcess, tmp_path: Path, token: str
+) -> None:
+    """Node A fans out its own writes from the store's answer; pub/sub then brings them again
+    and they are dropped as duplicates. A write from elsewhere in between holds them back:
+    a reader never gets a seq before the ones below it."""
+    env = {"PUSHHUB_WATCHDOG_INTERVAL": "600", "PUSHHUB_REDIS_TIMEOUT": "2"}
+    async with proxied_pair(redis_proc, tmp_path, token, env) as pair:
+        first = await pair.editor_b.blog("own")
+        await pair.a_ready()
+        reader = await WsReader(pair.a.ws_url, "own").connect()
+        await reader.recv()
+        pair.proxy.stall_pubsub = True  # nothing reaches node A over pub/sub from here on
+        own = [await pair.editor_a.publish("own", f"from A {i}") for i in range(3)]
+        await reader.until_seq(own[-1]["seq"], timeout=1.5)  # long before any health ping
+        elsewhere = await pair.editor_b.publish("own", "from B, stuck on the way to A")
+        after = await pair.editor_a.publish("own", "from A, after B's")
+        await reader.quiet(0.5)  # A has a gap below it: it waits instead of jumping ahead
+        pair.proxy.stall_pubsub = False
+        await reader.until_seq(after["seq"], timeout=10)
+        assert [e["seq"] for e in (elsewhere, after)] == [own[-1]["seq"] + 1, own[-1]["seq"] + 2]
+        assert reader.copy.seen == list(range(first["seq"] + 1, after["seq"] + 1))
+        ready = (await pair.editor_a.http.get("/readyz")).json()
+        assert ready["divergences"] == 0, ready
+        await reader.quiet(0.5)  # the duplicates pub/sub delivered late were not passed on
+        await reader.close()
