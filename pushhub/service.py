@@ -5,6 +5,7 @@ compare-and-set write loop against the broker, and reads served from the hub's r
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import secrets
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from pushhub.hub import Hub
 from pushhub.ids import new_epoch
 from pushhub.model import BlogDoc, EntryDoc
 from pushhub.protocol import event_body, event_frame
+
+log = logging.getLogger("pushhub.service")
 
 # Compare-and-set retries before answering 409: only many editors hammering one entry get there.
 MAX_ATTEMPTS = 8
@@ -87,7 +90,11 @@ class Service:
         self.writes += 1
         if not committed.replayed:
             frame = event_frame(committed.seq, committed.epoch, change.event_body)
-            self.hub.on_commit(change.blog, committed.seq, committed.epoch, frame)
+            try:
+                self.hub.on_commit(change.blog, committed.seq, committed.epoch, frame)
+            except Exception:
+                # The write is done and must be answered as done; pub/sub still brings it.
+                log.exception("fanning out %s seq %d from its commit", change.blog, committed.seq)
         return _result(committed)
 
     # -- writes ---------------------------------------------------------------------------------
