@@ -132,6 +132,13 @@ def add_options(
     p.add_argument("--token", default=os.environ.get("PUSHHUB_TOKEN"), help="with --url")
 
 
+def add_simple_options(p: argparse.ArgumentParser) -> None:
+    """--size, --redis and --json, for drivers that always start their own server."""
+    p.add_argument("--size", type=int, default=256, help="entry body in bytes (256)")
+    p.add_argument("--redis", action="store_true", help="start a redis-server (AOF off)")
+    p.add_argument("--json", action="store_true", help="print a JSON line instead of a table")
+
+
 def setting(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.startswith("PUSHHUB_"):
@@ -191,10 +198,12 @@ class Stack:
 
 
 @contextlib.contextmanager
-def servers(args: argparse.Namespace, say: Say, env: Mapping[str, str]) -> Iterator[Stack]:
+def servers(
+    args: argparse.Namespace, say: Say, env: Mapping[str, str], module: str = "pushhub"
+) -> Iterator[Stack]:
     """The running server of --url, or a pushhub server (with --redis, its own redis-server)
-    started with the settings `env`; the ones started here are stopped on exit. First the fd
-    limit is raised for --readers sockets: the server inherits it."""
+    started with the settings `env` (by `python -m <module> serve`); the ones started here are
+    stopped on exit. First the fd limit is raised for --readers sockets: the server inherits it."""
     soft, hard = raise_nofile(args.readers + FD_HEADROOM)
     if soft < args.readers + 64:
         raise BenchError(
@@ -205,13 +214,13 @@ def servers(args: argparse.Namespace, say: Say, env: Mapping[str, str]) -> Itera
         if args.url:
             yield Stack(Path(tmp), args.url.rstrip("/"), [p for pid in args.pid for p in tree(pid)])
         else:
-            with _start(args, Path(tmp), say, env) as stack:
+            with _start(args, Path(tmp), say, env, module) as stack:
                 yield stack
 
 
 @contextlib.contextmanager
 def _start(
-    args: argparse.Namespace, workdir: Path, say: Say, env: Mapping[str, str]
+    args: argparse.Namespace, workdir: Path, say: Say, env: Mapping[str, str], module: str
 ) -> Iterator[Stack]:
     redis: RedisServer | None = None
     server: PushhubServer | None = None
@@ -224,7 +233,7 @@ def _start(
         secret = secrets.token_urlsafe(48)
         server = PushhubServer(
             workdir / "node", secret=secret, workers=args.workers,
-            redis_url=redis.url if redis else None, extra_env=dict(env),
+            redis_url=redis.url if redis else None, extra_env=dict(env), module=module,
         ).start()  # fmt: skip
         # uvicorn's workers may still be starting when /healthz first answers.
         time.sleep(0.5 if args.workers > 1 else 0.0)

@@ -91,9 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=300, help="measured per endpoint (300)")
     p.add_argument("--warmup", type=int, default=100, help="sent first, not measured (100)")
     p.add_argument("--gap", type=float, default=0.05, help="s between requests; 0: closed loop")
-    p.add_argument("--size", type=int, default=256, help="entry body in bytes (256)")
-    p.add_argument("--redis", action="store_true", help="start a redis-server (AOF off)")
-    p.add_argument("--json", action="store_true", help="print a JSON line instead of a table")
+    _run.add_simple_options(p)
     args = p.parse_args(argv)
     if args.requests < 1 or args.warmup < 0 or args.gap < 0 or args.size < 1:
         print("requestcpu: --requests ≥ 1, --warmup ≥ 0, --gap ≥ 0, --size ≥ 1", file=sys.stderr)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import sys
 import tempfile
@@ -40,7 +39,7 @@ import orjson
 
 from bench import _run, fanout
 from bench._report import json_line
-from bench._servers import PushhubServer, RedisServer, StartError
+from bench._servers import StartError
 from bench._stats import summary
 from pushhub.auth import issue_token
 
@@ -92,35 +91,21 @@ def spans_ms(publishes: Sequence[dict[str, int]]) -> dict[str, dict[str, float]]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    setup = argparse.Namespace(readers=args.readers, url=None, pid=[], redis=args.redis, workers=1)
     with tempfile.TemporaryDirectory(prefix="pushhub-stages-") as tmp:
-        work = Path(tmp)
-        stamps_path = work / "stamps.json"
-        redis: RedisServer | None = None
-        server: PushhubServer | None = None
-        try:
-            if args.redis:
-                redis = RedisServer(work / "redis").start()
-                say(f"store: {redis.describe()} on {redis.url}")
-            secret = secrets.token_urlsafe(48)
-            server = PushhubServer(
-                work / "node", secret=secret, redis_url=redis.url if redis else None,
-                extra_env={"BENCH_STAMPS": str(stamps_path), "PUSHHUB_PUBLISH_RATE": "0"},
-                module="bench._stamped",
-            ).start()  # fmt: skip
-            say(f"stamped server: pid {server.pid} on {server.url}")
+        stamps_path = Path(tmp) / "stamps.json"
+        env = {"BENCH_STAMPS": str(stamps_path), "PUSHHUB_PUBLISH_RATE": "0"}
+        with _run.servers(setup, say, env, module="bench._stamped") as stack:
+            (pid,) = stack.server_pids
+            assert stack.secret is not None  # a server started here
             load = fanout.parse_args([
-                "--url", server.url, "--pid", str(server.pid), "--token", issue_token(secret),
+                "--url", stack.base, "--pid", str(pid), "--token", issue_token(stack.secret),
                 "--readers", str(args.readers), "--messages", str(args.messages),
                 "--rate", str(args.rate), "--size", str(args.size),
             ])  # fmt: skip
             fanned = fanout.run(load)
-            os.kill(server.pid, signal.SIGUSR1)
+            os.kill(pid, signal.SIGUSR1)
             stamps = _await_stamps(stamps_path)
-        finally:
-            if server is not None:
-                server.stop()
-            if redis is not None:
-                redis.stop()
     publishes, skipped = cut([(str(stage), int(ns)) for stage, ns in stamps])
     problems = list(fanned["problems"])
     if not publishes:
@@ -168,9 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--readers", type=int, default=1000, help="WebSocket readers N (1000)")
     p.add_argument("--messages", type=int, default=100, help="entries published M (100)")
     p.add_argument("--rate", type=float, default=10.0, help="entries per second (10)")
-    p.add_argument("--size", type=int, default=256, help="entry body in bytes (256)")
-    p.add_argument("--redis", action="store_true", help="start a redis-server (AOF off)")
-    p.add_argument("--json", action="store_true", help="print a JSON line instead of a table")
+    _run.add_simple_options(p)
     args = p.parse_args(argv)
     if args.readers < 1 or args.messages < 1 or args.rate <= 0 or args.size < 1:
         print("stages: --readers, --messages, --size ≥ 1 and --rate > 0", file=sys.stderr)

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,6 +145,14 @@ class ProxiedPair:
             while (await self.editor_a.http.get("/readyz")).status_code != 200:
                 await asyncio.sleep(0.1)
 
+    async def reader_on_a(self, slug: str) -> tuple[dict[str, Any], WsReader]:
+        """A blog created through node B, and a reader on node A that has its snapshot."""
+        blog = await self.editor_b.blog(slug)
+        await self.a_ready()
+        reader = await WsReader(self.a.ws_url, slug).connect()
+        await reader.recv()
+        return blog, reader
+
 
 @contextlib.asynccontextmanager
 async def proxied_pair(
@@ -168,10 +177,7 @@ async def test_stalled_subscription_turns_readyz_red_and_readers_still_get_event
 ) -> None:
     env = {"PUSHHUB_WATCHDOG_INTERVAL": "0.5", "PUSHHUB_REDIS_TIMEOUT": "1"}
     async with proxied_pair(redis_proc, tmp_path, token, env) as pair:
-        await pair.editor_b.blog("live")
-        await pair.a_ready()
-        reader = await WsReader(pair.a.ws_url, "live").connect()
-        await reader.recv()
+        _, reader = await pair.reader_on_a("live")
         pair.proxy.stall_pubsub = True
         published = [await pair.editor_b.publish("live", f"while stalled {i}") for i in range(5)]
         # The watchdog sees node A behind the store, refills, and reports the stall.
@@ -195,10 +201,7 @@ async def test_late_store_replies_during_a_stream_of_writes_are_not_divergence(
     node's copy, not proof that the store lost events: no new epoch, no reset."""
     env = {"PUSHHUB_WATCHDOG_INTERVAL": "0.2", "PUSHHUB_REDIS_TIMEOUT": "3"}
     async with proxied_pair(redis_proc, tmp_path, token, env) as pair:
-        first = await pair.editor_b.blog("live")
-        await pair.a_ready()
-        reader = await WsReader(pair.a.ws_url, "live").connect()
-        await reader.recv()
+        first, reader = await pair.reader_on_a("live")
         pair.proxy.reply_delay = 0.4
         # Writes through node B every 40 ms: several land while each late reading is on its way.
         published = []
@@ -223,10 +226,7 @@ async def test_a_nodes_own_writes_reach_its_readers_without_waiting_for_pubsub(
     a reader never gets a seq before the ones below it."""
     env = {"PUSHHUB_WATCHDOG_INTERVAL": "600", "PUSHHUB_REDIS_TIMEOUT": "2"}
     async with proxied_pair(redis_proc, tmp_path, token, env) as pair:
-        first = await pair.editor_b.blog("own")
-        await pair.a_ready()
-        reader = await WsReader(pair.a.ws_url, "own").connect()
-        await reader.recv()
+        first, reader = await pair.reader_on_a("own")
         pair.proxy.stall_pubsub = True  # nothing reaches node A over pub/sub from here on
         own = [await pair.editor_a.publish("own", f"from A {i}") for i in range(3)]
         await reader.until_seq(own[-1]["seq"], timeout=1.5)  # long before any health ping
