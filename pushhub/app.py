@@ -71,11 +71,13 @@ async def _pushhub_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    request.app.state.runtime.errors[code] += 1
     return json_response({"error": code, "message": str(exc.detail)}, exc.status_code)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
+    request.app.state.runtime.errors["internal"] += 1
     return json_response({"error": "internal", "message": "internal server error"}, 500)
 
 

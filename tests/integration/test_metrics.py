@@ -73,8 +73,10 @@ async def test_metrics_follow_readers_events_and_refusals(tmp_path: Path, token:
                 assert m[("pushhub_readers_refused_total", (("reason", "node_full"),))] == 1
             bad = await client.post("/api/blogs/m/entries", json={"body": "x"})
             assert bad.status_code == 401
+            assert (await client.get("/no/such/page")).status_code == 404
             m = await _scrape(client)
             assert m[("pushhub_http_errors_total", (("error", "unauthorized"),))] == 1
+            assert m[("pushhub_http_errors_total", (("error", "not_found"),))] == 1
             assert m[("pushhub_writes_total", ())] == 4
             for r in readers:
                 await r.close()
