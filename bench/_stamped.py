@@ -12,7 +12,7 @@ another order: the store's answer and its pub/sub message arrive on two connecti
                Starlette's routing are behind it
     checked    token, blog and revocation checked (Runtime.editor returns)
     commit     the change is built and goes to the store (Service._commit)
-    committed  the store's answer is back (Service._commit returns)
+    committed  the store's answer is back (the broker's commit returns)
     answered   the 201 is handed to uvicorn (RequestResponseCycle.send, its status line)
     event      the hub takes the event: from the store's answer when it is the next one
                (Hub.on_commit), else from pub/sub or the embedded store (Hub.on_message)
@@ -35,6 +35,8 @@ from typing import Any
 from uvicorn.protocols.http import httptools_impl
 
 from pushhub import cli
+from pushhub.brokers.embedded import EmbeddedBroker
+from pushhub.brokers.redis import RedisBroker
 from pushhub.hub import Hub
 from pushhub.runtime import Runtime
 from pushhub.service import Service
@@ -72,9 +74,17 @@ def install() -> None:
 
     async def stamped_commit(self: Service, change: Any) -> Any:
         _stamp("commit")
-        result = await commit(self, change)
-        _stamp("committed")
-        return result
+        return await commit(self, change)
+
+    def stamp_answer(broker: Any) -> None:
+        store_commit = broker.commit
+
+        async def stamped_store_commit(self: Any, change: Any) -> Any:
+            result = await store_commit(self, change)
+            _stamp("committed")
+            return result
+
+        broker.commit = stamped_store_commit
 
     def stamped_on_message(self: Hub, blog: str, frame: str) -> None:
         _stamp("event")
@@ -93,6 +103,8 @@ def install() -> None:
     httptools_impl.RequestResponseCycle.send = stamped_send  # type: ignore[method-assign]
     Runtime.editor = stamped_editor  # type: ignore[method-assign]
     Service._commit = stamped_commit  # type: ignore[method-assign]
+    stamp_answer(EmbeddedBroker)
+    stamp_answer(RedisBroker)
     Hub.on_message = stamped_on_message  # type: ignore[method-assign]
     Hub.on_commit = stamped_on_commit  # type: ignore[method-assign]
 

@@ -12,7 +12,8 @@ is cut into the time between its stages (bench/_stamped.py names them):
     route → checked     token, blog, revocation (one Redis round trip) and the publish rate
     checked → commit    the body read, Markdown, the sanitizer, the change built
     commit → committed  the write (one Redis round trip, or the embedded store's thread)
-    commit → event      the write and, with Redis, its pub/sub message to this node
+    commit → event      the write, then the hub takes the event: from the store's answer
+                        when it is the next one (Hub.on_commit), else from pub/sub
     event → fanned      the fan-out itself: one write per reader
     read → event        the server's part of publish-to-first-delivery
     read → answered     what the editor's 201 waits for inside the server
