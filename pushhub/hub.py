@@ -202,12 +202,13 @@ class Hub:
     def _feed(self, ch: Channel, frame: str) -> None:
         replica = ch.live
         try:
-            verdict, seq = replica.classify(frame)
+            verdict, ev = replica.classify(frame)
         except (ValueError, KeyError, TypeError):
             log.error("dropping malformed frame on %s: %.200s", ch.blog, frame)
             return
+        seq = ev["seq"]
         if verdict is Live.APPLY:
-            self._fan_out(ch, replica.apply(frame))
+            self._fan_out(ch, replica.apply(frame, ev))
         elif verdict is Live.DUPLICATE:
             if self._reused(replica, seq, frame):
                 # The same seq and epoch with other content: the store lost events we had
@@ -276,9 +277,10 @@ class Hub:
             return
         reused = False
         for text in loaded.history:
-            verdict, seq = replica.classify(text)
+            verdict, ev = replica.classify(text)
+            seq = ev["seq"]
             if verdict is Live.APPLY:
-                self._fan_out(ch, replica.apply(text))
+                self._fan_out(ch, replica.apply(text, ev))
             elif verdict is Live.DUPLICATE and not reused and self._reused(replica, seq, text):
                 # The store lost events we passed on, and new writes took their seqs before we
                 # reloaded: its head is not behind ours, so only the content tells. The rest is

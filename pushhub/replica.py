@@ -12,7 +12,7 @@ from typing import cast
 
 import orjson
 
-from pushhub.model import BlogDoc, EntryDoc, ordered
+from pushhub.model import BlogDoc, EntryDoc, EventDoc, ordered
 from pushhub.protocol import Frame, Position, parse_event, reader_event, snapshot_frame
 from pushhub.recovery import Live, ReplayAfter, classify_live, plan_resume
 
@@ -49,15 +49,19 @@ class BlogReplica:
         """The smallest seq we can replay from; head + 1 when we hold none."""
         return self.recent[0].seq if self.recent else self.head + 1
 
-    def classify(self, text: str) -> tuple[Live, int]:
+    def classify(self, text: str) -> tuple[Live, EventDoc]:
+        """Where the event `text` stands against our copy, and the event parsed (for `apply`)."""
         ev = parse_event(text)
-        return classify_live(
+        verdict = classify_live(
             head=self.head, epoch=self.epoch, seq=ev["seq"], frame_epoch=ev["epoch"]
-        ), ev["seq"]
+        )
+        return verdict, ev
 
-    def apply(self, text: str) -> Frame:
-        """Apply the event that follows our head (the caller has classified it as APPLY)."""
-        ev = parse_event(text)
+    def apply(self, text: str, ev: EventDoc | None = None) -> Frame:
+        """Apply the event that follows our head (the caller has classified it as APPLY);
+        `ev` is `text` parsed, when the caller has it already."""
+        if ev is None:
+            ev = parse_event(text)
         if ev["seq"] != self.head + 1 or ev["epoch"] != self.epoch:
             raise ValueError(
                 f"event {ev['seq']}@{ev['epoch']} does not follow {self.head}@{self.epoch}"

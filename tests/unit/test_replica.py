@@ -184,19 +184,23 @@ def test_malformed_event_is_a_value_error(text: str) -> None:
     # exception escapes into the broker's listener callback.
     r = fresh()
     with pytest.raises(ValueError):
-        verdict, _ = r.classify(text)
+        verdict, ev = r.classify(text)
         if verdict is Live.APPLY:  # what the hub does next
-            r.apply(text)
+            r.apply(text, ev)
     assert r.head == 1
     assert r.entries == {}
 
 
 def test_classify() -> None:
     r = fresh()
-    assert r.classify(create(2, entry(1))) == (Live.APPLY, 2)
-    assert r.classify(blog_event(1, blog())) == (Live.DUPLICATE, 1)
-    assert r.classify(create(4, entry(1))) == (Live.GAP, 4)
-    assert r.classify(create(2, entry(1), epoch="x")) == (Live.FOREIGN, 2)
+    cases = [
+        (create(2, entry(1)), Live.APPLY, 2), (blog_event(1, blog()), Live.DUPLICATE, 1),
+        (create(4, entry(1)), Live.GAP, 4), (create(2, entry(1), epoch="x"), Live.FOREIGN, 2),
+    ]  # fmt: skip
+    for text, verdict, seq in cases:
+        got, ev = r.classify(text)
+        assert (got, ev["seq"]) == (verdict, seq)
+        assert ev == orjson.loads(text)  # parsed once, handed on to apply
 
 
 # -- ordering -----------------------------------------------------------------------------------
