@@ -36,21 +36,25 @@ class Run:
 
 
 def run_of(line: Mapping[str, Any]) -> Run | None:
-    """One fan-out run, or None for a line that is not one (a storm, a failed run, other tools)."""
+    """One fan-out run, or None for a line that is not one (a storm, a failed run, other tools,
+    a run that recorded no CPU)."""
     if line.get("status", "ok") != "ok" or "storm" in line:
         return None
     if line.get("tool") == "loadgen.js":
         peer = str(line.get("peer", "?"))
         server = "floor" if peer == "raw" and "floor" in str(line.get("label", "")) else peer
-        cpu, readers, events = (line.get("server_cpu_s") or {}).get("publish"), line["n"], line["m"]
-    elif line.get("bench", "fanout") == "fanout" and "readers" in line:
+        cpu = (line.get("server_cpu_s") or {}).get("publish")
+        readers, events = line.get("n"), line.get("m")
+    elif line.get("bench", "fanout") == "fanout":
         server = f"pushhub (bench.fanout, {line.get('store', '?')})"
-        cpu, readers, events = line.get("server_cpu_s"), line["readers"], line["messages"]
+        cpu, readers, events = line.get("server_cpu_s"), line.get("readers"), line.get("messages")
     else:
         return None
-    if not isinstance(cpu, int | float) or not events:
+    if not isinstance(cpu, int | float) or not isinstance(readers, int):
         return None
-    return Run(server, int(readers), cpu / events * 1e3)
+    if not isinstance(events, int) or events < 1:
+        return None
+    return Run(server, readers, cpu / events * 1e3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,10 @@ def test_lines_are_read_as_runs_of_the_right_server() -> None:
         _loadgen("nchan", 1000, None),
         {"bench": "storm", "readers": 10, "messages": 4, "server_cpu_s": 0.01},
         {"bench": "publish", "editors": 1},
+        {"readers": 10, "server_cpu_s": 0.01},
+        {"tool": "loadgen.js", "status": "ok", "peer": "nchan", "server_cpu_s": {"publish": 1}},
     ],
-    ids=["failed", "storm", "no-cpu", "bench.storm", "bench.publish"],
+    ids=["failed", "storm", "no-cpu", "bench.storm", "bench.publish", "no-messages", "no-n"],
 )
 def test_lines_that_are_not_fan_out_runs_are_skipped(line: dict[str, Any]) -> None:
     assert run_of(line) is None
