@@ -18,7 +18,6 @@ Servers are named by the load generator's peer; a `--peer raw` run labelled "flo
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from collections import defaultdict
@@ -26,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench._plot_series import kind, read_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +39,17 @@ class Run:
 def run_of(line: Mapping[str, Any]) -> Run | None:
     """One fan-out run, or None for a line that is not one (a storm, a failed run, other tools,
     a run that recorded no CPU)."""
-    if line.get("status", "ok") != "ok" or "storm" in line:
+    which = kind(line)
+    if line.get("status", "ok") != "ok" or which not in ("peers", "fanout"):
         return None
-    if line.get("tool") == "loadgen.js":
+    if which == "peers":
         peer = str(line.get("peer", "?"))
         server = "floor" if peer == "raw" and "floor" in str(line.get("label", "")) else peer
         cpu = (line.get("server_cpu_s") or {}).get("publish")
         readers, events = line.get("n"), line.get("m")
-    elif line.get("bench", "fanout") == "fanout":
+    else:
         server = f"pushhub (bench.fanout, {line.get('store', '?')})"
         cpu, readers, events = line.get("server_cpu_s"), line.get("readers"), line.get("messages")
-    else:
-        return None
     if not isinstance(cpu, int | float) or not isinstance(readers, int):
         return None
     if not isinstance(events, int) or events < 1:
@@ -94,28 +94,22 @@ def table(splits: Sequence[Split]) -> str:
     for s in splits:
         cells = [s.server, f"{s.ms_per_event:.2f} ({s.one_reader_runs})"]
         for n in sizes:
-            runs, us = s.us_per_reader.get(n, (0, float("nan")))
-            cells.append(f"{us:.1f} ({runs})" if runs else "–")
+            cell = s.us_per_reader.get(n)
+            cells.append("–" if cell is None else f"{cell[1]:.1f} ({cell[0]})")
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
-
-
-def read_runs(paths: Sequence[Path]) -> list[Run]:
-    runs = []
-    for path in paths:
-        for text in path.read_text().splitlines():
-            if text.strip():
-                run = run_of(json.loads(text))
-                if run is not None:
-                    runs.append(run)
-    return runs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.split", description=__doc__)
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
-    runs = read_runs(args.files)
+    try:
+        lines = read_lines(args.files)
+    except (OSError, ValueError) as exc:
+        print(f"split: {exc}", file=sys.stderr)
+        return 2
+    runs = [run for run in map(run_of, lines) if run is not None]
     splits = split(runs)
     if not splits:
         print("no server has runs with one reader: nothing to split", file=sys.stderr)

@@ -79,3 +79,8 @@ def test_main_prints_a_table_and_fails_without_one_reader_runs(
     only_big.write_text(json.dumps(lines[1]) + "\n")
     assert main([str(only_big)]) == 1
     assert "nothing to split" in capsys.readouterr().err
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(lines[0]) + "\n{not json\n")
+    assert main([str(broken)]) == 2
+    assert f"{broken}:2" in capsys.readouterr().err
